@@ -1,0 +1,490 @@
+//! Typed, layered configuration: built-in defaults, then an optional TOML
+//! file, then `ITSM_*` environment variables, the later winning.
+//!
+//! Every setting has one key. In the file it is written as is (`grpc_addr`),
+//! in the environment upper-cased behind `ITSM_` (`ITSM_GRPC_ADDR`). A bad
+//! value stops start-up with one line that names the variable (or the file
+//! and key) and what was expected; secrets are never echoed back.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The environment variable naming a config file, when `--config` is not given.
+pub const CONFIG_FILE_VAR: &str = "ITSM_CONFIG";
+
+/// How the process runs; decides the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `itsm dev`: everything in one process on a laptop, human logs, loopback only.
+    Dev,
+    /// `itsm serve`: one practice in a container, JSON logs, all interfaces.
+    Serve,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for a log pipeline.
+    Json,
+}
+
+/// A value that must never reach a log: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it (a connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The settings every service process needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the gRPC server listens (`grpc_addr`).
+    pub grpc_addr: SocketAddr,
+    /// Tracing filter, e.g. `info` or `info,itsm_incidents=debug` (`log`).
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Longest a single call may run before it is cancelled with DEADLINE_EXCEEDED.
+    pub request_timeout: Duration,
+    /// After SIGTERM, how long health reports NOT_SERVING while calls are still
+    /// accepted, so load balancers stop routing here first (`shutdown_delay`).
+    pub shutdown_delay: Duration,
+    /// How long in-flight calls get to finish once new ones are refused (`shutdown_grace`).
+    pub shutdown_grace: Duration,
+    /// PostgreSQL or SQLite URL; unset means the embedded default.
+    pub database_url: Option<Secret>,
+    /// Redis URL; unset means in-process queues and cache.
+    pub redis_url: Option<Secret>,
+    /// Where `itsm dev` keeps its data.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The built-in defaults of a mode.
+    pub fn defaults(mode: Mode) -> Self {
+        let (host, log_format) = match mode {
+            Mode::Dev => ([127, 0, 0, 1], LogFormat::Text),
+            Mode::Serve => ([0, 0, 0, 0], LogFormat::Json),
+        };
+        Self {
+            grpc_addr: SocketAddr::from((host, 50051)),
+            log: "info".to_owned(),
+            log_format,
+            request_timeout: Duration::from_secs(30),
+            shutdown_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(25),
+            database_url: None,
+            redis_url: None,
+            data_dir: None,
+        }
+    }
+
+    /// Loads the configuration of a mode from the process environment and the
+    /// config file named by `file`, else by `ITSM_CONFIG`.
+    pub fn load(mode: Mode, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let sources = Sources::from_process(file)?;
+        Self::from_sources(mode, &sources)
+    }
+
+    /// Builds the configuration from explicit sources (what `load` does after
+    /// reading the environment and the file; tests call it directly).
+    pub fn from_sources(mode: Mode, sources: &Sources) -> Result<Self, ConfigError> {
+        let d = Self::defaults(mode);
+        let config = Self {
+            grpc_addr: sources
+                .get("grpc_addr", "a socket address such as 0.0.0.0:50051", parse_from_str)?
+                .unwrap_or(d.grpc_addr),
+            log: sources
+                .get(
+                    "log",
+                    "a tracing filter such as info or info,itsm_incidents=debug",
+                    parse_log_filter,
+                )?
+                .unwrap_or(d.log),
+            log_format: sources
+                .get("log_format", "text or json", parse_log_format)?
+                .unwrap_or(d.log_format),
+            request_timeout: sources
+                .get("request_timeout", "a positive duration such as 30s or 2m", parse_positive_duration)?
+                .unwrap_or(d.request_timeout),
+            shutdown_delay: sources
+                .get("shutdown_delay", "a duration such as 0s or 5s", parse_duration)?
+                .unwrap_or(d.shutdown_delay),
+            shutdown_grace: sources
+                .get("shutdown_grace", "a positive duration such as 25s", parse_positive_duration)?
+                .unwrap_or(d.shutdown_grace),
+            database_url: sources
+                .get_secret(
+                    "database_url",
+                    "a postgres://, postgresql:// or sqlite: URL",
+                    parse_database_url,
+                )?
+                .or(d.database_url),
+            redis_url: sources
+                .get_secret("redis_url", "a redis:// or rediss:// URL", parse_redis_url)?
+                .or(d.redis_url),
+            data_dir: sources
+                .get("data_dir", "a directory path", parse_path)?
+                .or(d.data_dir),
+        };
+        sources.reject_unknown_file_keys(KNOWN_KEYS)?;
+        Ok(config)
+    }
+}
+
+/// Every key [`Config`] reads; a file key outside this list is a typo and refused.
+const KNOWN_KEYS: &[&str] = &[
+    "grpc_addr",
+    "log",
+    "log_format",
+    "request_timeout",
+    "shutdown_delay",
+    "shutdown_grace",
+    "database_url",
+    "redis_url",
+    "data_dir",
+];
+
+/// Why the configuration was refused. Its `Display` is the one line printed before exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}: expected {expected}, got {got}")]
+    Invalid {
+        /// `ITSM_GRPC_ADDR` or `grpc_addr in /etc/itsm.toml`.
+        origin: String,
+        expected: &'static str,
+        /// The value quoted, or `[redacted]` for secrets.
+        got: String,
+    },
+    #[error("config file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("config file {path}: unknown key {key:?} (known keys: {known})")]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        known: String,
+    },
+}
+
+/// Where settings come from: a parsed config file and the environment.
+#[derive(Debug, Default)]
+pub struct Sources {
+    file: Option<(PathBuf, toml::Table)>,
+    env: HashMap<String, String>,
+}
+
+impl Sources {
+    /// Reads the process environment (only `ITSM_*` variables) and the config file.
+    pub fn from_process(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(key, _)| key.starts_with("ITSM_"))
+            .collect();
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get(CONFIG_FILE_VAR).map(PathBuf::from));
+        let mut sources = Self::default().with_env(env);
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+                path: path.clone(),
+                reason: format!("cannot be read: {e}"),
+            })?;
+            sources = sources.with_file_text(path, &text)?;
+        }
+        Ok(sources)
+    }
+
+    /// Uses these variables as the environment.
+    pub fn with_env(mut self, env: HashMap<String, String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Uses this TOML text as the config file found at `path`.
+    pub fn with_file_text(mut self, path: PathBuf, text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+            path: path.clone(),
+            reason: e.message().to_owned(),
+        })?;
+        self.file = Some((path, table));
+        Ok(self)
+    }
+
+    /// The value of `key`, from the environment first, then the file; `None`
+    /// when neither sets it. Services read their own keys through this too.
+    pub fn get<T>(
+        &self,
+        key: &str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.lookup(key, expected, parse, false)
+    }
+
+    /// Like [`Sources::get`] for a secret: a bad value is not echoed.
+    pub fn get_secret(
+        &self,
+        key: &str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<Secret>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        self.lookup(key, expected, parse, true)
+    }
+
+    fn lookup<T>(
+        &self,
+        key: &str,
+        expected: &'static str,
+        parse: impl Fn(&str) -> Option<T>,
+        secret: bool,
+    ) -> Result<Option<T>, ConfigError> {
+        let var = format!("ITSM_{}", key.to_ascii_uppercase());
+        let (origin, raw) = if let Some(value) = self.env.get(&var) {
+            (var, value.clone())
+        } else if let Some((path, value)) = self
+            .file
+            .as_ref()
+            .and_then(|(path, table)| table.get(key).map(|value| (path, value)))
+        {
+            let raw = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Datetime(d) => d.to_string(),
+                // Never a valid setting; the parser refuses it with the key named.
+                toml::Value::Array(_) | toml::Value::Table(_) => String::from("[a list or table]"),
+            };
+            (format!("{key} in {}", path.display()), raw)
+        } else {
+            return Ok(None);
+        };
+        match parse(raw.trim()) {
+            Some(value) => Ok(Some(value)),
+            None => Err(ConfigError::Invalid {
+                origin,
+                expected,
+                got: if secret {
+                    "[redacted]".to_owned()
+                } else {
+                    format!("{raw:?}")
+                },
+            }),
+        }
+    }
+
+    /// Refuses file keys no one reads: a typo must not be silently ignored.
+    pub fn reject_unknown_file_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
+        let Some((path, table)) = &self.file else {
+            return Ok(());
+        };
+        match table.keys().find(|key| !known.contains(&key.as_str())) {
+            None => Ok(()),
+            Some(key) => Err(ConfigError::UnknownKey {
+                path: path.clone(),
+                key: key.clone(),
+                known: known.join(", "),
+            }),
+        }
+    }
+}
+
+/// Parses with `FromStr`.
+pub fn parse_from_str<T: FromStr>(raw: &str) -> Option<T> {
+    raw.parse().ok()
+}
+
+/// Parses a duration such as `30s`, `1m 30s` or `250ms`.
+pub fn parse_duration(raw: &str) -> Option<Duration> {
+    humantime::parse_duration(raw).ok()
+}
+
+fn parse_positive_duration(raw: &str) -> Option<Duration> {
+    parse_duration(raw).filter(|d| !d.is_zero())
+}
+
+fn parse_log_format(raw: &str) -> Option<LogFormat> {
+    match raw.to_ascii_lowercase().as_str() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    }
+}
+
+fn parse_log_filter(raw: &str) -> Option<String> {
+    tracing_subscriber::EnvFilter::try_new(raw)
+        .ok()
+        .map(|_| raw.to_owned())
+}
+
+fn parse_database_url(raw: &str) -> Option<Secret> {
+    let known = ["postgres://", "postgresql://", "sqlite:"];
+    known
+        .iter()
+        .any(|scheme| raw.starts_with(scheme))
+        .then(|| Secret::new(raw))
+}
+
+fn parse_redis_url(raw: &str) -> Option<Secret> {
+    (raw.starts_with("redis://") || raw.starts_with("rediss://")).then(|| Secret::new(raw))
+}
+
+fn parse_path(raw: &str) -> Option<PathBuf> {
+    (!raw.is_empty()).then(|| PathBuf::from(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Sources {
+        Sources::default().with_env(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_differ_by_mode() {
+        let dev = Config::from_sources(Mode::Dev, &Sources::default()).unwrap();
+        assert_eq!(dev.grpc_addr.to_string(), "127.0.0.1:50051");
+        assert_eq!(dev.log_format, LogFormat::Text);
+        let serve = Config::from_sources(Mode::Serve, &Sources::default()).unwrap();
+        assert_eq!(serve.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(serve.log_format, LogFormat::Json);
+        assert_eq!(serve.shutdown_grace, Duration::from_secs(25));
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let sources = env(&[
+            ("ITSM_GRPC_ADDR", "127.0.0.1:6000"),
+            ("ITSM_LOG_FORMAT", "JSON"),
+            ("ITSM_REQUEST_TIMEOUT", "1m 30s"),
+            ("ITSM_SHUTDOWN_DELAY", "5s"),
+            ("ITSM_DATABASE_URL", "postgres://itsm:hunter2@db/itsm"),
+            ("ITSM_LOG", "info,itsm_incidents=debug"),
+        ]);
+        let config = Config::from_sources(Mode::Dev, &sources).unwrap();
+        assert_eq!(config.grpc_addr.port(), 6000);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.request_timeout, Duration::from_secs(90));
+        assert_eq!(config.shutdown_delay, Duration::from_secs(5));
+        assert_eq!(config.log, "info,itsm_incidents=debug");
+        let url = config.database_url.unwrap();
+        assert_eq!(url.expose(), "postgres://itsm:hunter2@db/itsm");
+    }
+
+    #[test]
+    fn environment_wins_over_file_and_file_over_defaults() {
+        let sources = env(&[("ITSM_GRPC_ADDR", "127.0.0.1:7000")])
+            .with_file_text(
+                "itsm.toml".into(),
+                "grpc_addr = \"127.0.0.1:8000\"\nshutdown_grace = \"10s\"\n",
+            )
+            .unwrap();
+        let config = Config::from_sources(Mode::Serve, &sources).unwrap();
+        assert_eq!(config.grpc_addr.port(), 7000);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable_and_expectation() {
+        let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_GRPC_ADDR", "not-an-addr")]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ITSM_GRPC_ADDR: expected a socket address such as 0.0.0.0:50051, got \"not-an-addr\""
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_and_unknown_formats_are_refused() {
+        let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_REQUEST_TIMEOUT", "0s")]))
+            .unwrap_err();
+        assert!(err.to_string().starts_with("ITSM_REQUEST_TIMEOUT: expected a positive duration"));
+        let err =
+            Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG_FORMAT", "xml")])).unwrap_err();
+        assert!(err.to_string().starts_with("ITSM_LOG_FORMAT: expected text or json"));
+        let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG", "info,[")])).unwrap_err();
+        assert!(err.to_string().starts_with("ITSM_LOG: expected a tracing filter"));
+    }
+
+    #[test]
+    fn bad_secret_is_not_echoed() {
+        let err = Config::from_sources(
+            Mode::Serve,
+            &env(&[("ITSM_DATABASE_URL", "mysql://root:hunter2@db")]),
+        )
+        .unwrap_err();
+        let line = err.to_string();
+        assert!(line.starts_with("ITSM_DATABASE_URL: expected a postgres://"), "{line}");
+        assert!(!line.contains("hunter2"), "{line}");
+        assert!(line.ends_with("got [redacted]"), "{line}");
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let config = Config::from_sources(
+            Mode::Serve,
+            &env(&[("ITSM_REDIS_URL", "redis://:hunter2@cache:6379")]),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_file_value_names_file_and_key() {
+        let sources = Sources::default()
+            .with_file_text("/etc/itsm.toml".into(), "shutdown_grace = 5\n")
+            .unwrap();
+        let err = Config::from_sources(Mode::Serve, &sources).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "shutdown_grace in /etc/itsm.toml: expected a positive duration such as 25s, got \"5\""
+        );
+    }
+
+    #[test]
+    fn unknown_file_key_is_refused() {
+        let sources = Sources::default()
+            .with_file_text("itsm.toml".into(), "grpc_adr = \"0.0.0.0:1\"\n")
+            .unwrap();
+        let err = Config::from_sources(Mode::Serve, &sources).unwrap_err();
+        assert!(err.to_string().starts_with("config file itsm.toml: unknown key \"grpc_adr\""));
+    }
+
+    #[test]
+    fn malformed_file_is_refused() {
+        let err = Sources::default()
+            .with_file_text("itsm.toml".into(), "grpc_addr = \n")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("config file itsm.toml: "), "{err}");
+    }
+}

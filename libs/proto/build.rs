@@ -1,0 +1,48 @@
+//! Compiles every contract under `proto/` with protox (pure Rust, no system protoc),
+//! generates messages, clients and servers, and keeps the encoded descriptor set for
+//! server reflection and REST transcoding.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let root = root.canonicalize()?;
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let mut files = Vec::new();
+    collect_protos(&root, &mut files)?;
+    files.sort();
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+
+    let descriptors = protox::compile(&files, [&root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("itsm_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // Methods a service has not built yet answer UNIMPLEMENTED instead of
+        // forcing every practice crate to write stubs by hand.
+        .generate_default_stubs(true)
+        .include_file("itsm.rs")
+        .compile_fds(descriptors)?;
+    Ok(())
+}
+
+fn collect_protos(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(&path, files)?;
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! The command line: what a newcomer reads in `itsm --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use itsm_platform::config::{Config, ConfigError, Mode};
+use itsm_platform::telemetry::{self, TelemetryError};
+use itsm_platform::{Drain, ServerError};
+
+use crate::practice::Practice;
+
+/// An IT service management platform: incidents, problems, changes, requests
+/// and the service catalog, the CMDB, SLAs and knowledge, as gRPC services.
+#[derive(Debug, Parser)]
+#[command(name = "itsm", version, propagate_version = true)]
+#[command(after_help = "Start here: `itsm dev` runs the whole platform on this machine.\n\
+Configuration: every setting is an ITSM_* environment variable or a key of the --config file; see the README.")]
+pub struct Cli {
+    /// TOML config file; ITSM_* environment variables override its keys
+    #[arg(long, global = true, value_name = "FILE", env = "ITSM_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole platform in one process: no PostgreSQL, Redis or Docker needed
+    #[command(long_about = "Run every practice service in one process on this machine, with \
+embedded storage under --data-dir. Prints where it listens and how to call it. Stop with Ctrl-C.")]
+    Dev(DevArgs),
+    /// Run one practice service, configured by ITSM_* environment variables (as in Kubernetes)
+    #[command(long_about = "Run one practice service, configured by ITSM_* environment variables \
+and the --config file, as a Kubernetes pod does. SIGTERM drains in-flight calls: health turns \
+NOT_SERVING, the server keeps serving for ITSM_SHUTDOWN_DELAY, then refuses new calls and gives \
+in-flight ones ITSM_SHUTDOWN_GRACE to finish.")]
+    Serve(ServeArgs),
+    /// List the practices and their gRPC service names
+    Practices,
+}
+
+#[derive(Debug, clap::Args)]
+struct DevArgs {
+    /// Where data is kept [default: the user's data directory, e.g. ~/.local/share/itsm]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free one [default: ITSM_GRPC_ADDR or 127.0.0.1:50051]
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The practice to run
+    #[arg(value_enum)]
+    practice: Practice,
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<ExitCode, CliError> {
+        match self.command {
+            Command::Dev(args) => {
+                let mut config = Config::load(Mode::Dev, self.config.as_deref())?;
+                if let Some(listen) = args.listen {
+                    config.grpc_addr = listen;
+                }
+                let data_dir = args
+                    .data_dir
+                    .or_else(|| config.data_dir.clone())
+                    .or_else(|| dirs::data_dir().map(|dir| dir.join("itsm")))
+                    .ok_or(CliError::NoDataDir)?;
+                let _telemetry = telemetry::init(&config)?;
+                crate::dev::run(config, data_dir).await.map(exit_code)
+            }
+            Command::Serve(args) => {
+                let config = Config::load(Mode::Serve, self.config.as_deref())?;
+                let _telemetry = telemetry::init(&config)?;
+                crate::serve::run(config, args.practice).await.map(exit_code)
+            }
+            Command::Practices => {
+                for practice in Practice::ALL {
+                    println!("{:<10} {}", practice.name(), practice.service_name());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// Exit 0 after a complete drain; 1 when calls had to be abandoned.
+fn exit_code(drain: Drain) -> ExitCode {
+    match drain {
+        Drain::Complete => ExitCode::SUCCESS,
+        Drain::Abandoned => ExitCode::FAILURE,
+    }
+}
+
+/// Why `itsm` stopped with an error. Printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("no data directory: pass --data-dir or set ITSM_DATA_DIR")]
+    NoDataDir,
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl CliError {
+    /// 2 for configuration mistakes (fix the config and retry), 1 for the rest.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Config(_) | Self::NoDataDir => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}

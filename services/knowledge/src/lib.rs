@@ -1,0 +1,20 @@
+//! Knowledge management: articles, their lifecycle and search.
+//!
+//! The gRPC contract is `itsm.knowledge.v1.KnowledgeService` in `proto/itsm/knowledge/v1`. Methods
+//! not built yet answer UNIMPLEMENTED (generated default stubs); the service
+//! already starts, reports SERVING on health and lists its methods on reflection.
+//! It may use the libs; it knows other practices only through `itsm-proto`.
+
+use itsm_proto::itsm::knowledge::v1::knowledge_service_server::{KnowledgeService, KnowledgeServiceServer};
+
+/// The `KnowledgeService` handlers.
+#[derive(Debug, Default, Clone)]
+pub struct KnowledgeApi;
+
+#[tonic::async_trait]
+impl KnowledgeService for KnowledgeApi {}
+
+/// The tonic service to add to a server.
+pub fn service() -> KnowledgeServiceServer<KnowledgeApi> {
+    KnowledgeServiceServer::new(KnowledgeApi)
+}
