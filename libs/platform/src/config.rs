@@ -117,7 +117,11 @@ impl Config {
         let d = Self::defaults(mode);
         let config = Self {
             grpc_addr: sources
-                .get("grpc_addr", "a socket address such as 0.0.0.0:50051", parse_from_str)?
+                .get(
+                    "grpc_addr",
+                    "a socket address such as 0.0.0.0:50051",
+                    parse_from_str,
+                )?
                 .unwrap_or(d.grpc_addr),
             log: sources
                 .get(
@@ -130,13 +134,25 @@ impl Config {
                 .get("log_format", "text or json", parse_log_format)?
                 .unwrap_or(d.log_format),
             request_timeout: sources
-                .get("request_timeout", "a positive duration such as 30s or 2m", parse_positive_duration)?
+                .get(
+                    "request_timeout",
+                    "a positive duration such as 30s or 2m",
+                    parse_positive_duration,
+                )?
                 .unwrap_or(d.request_timeout),
             shutdown_delay: sources
-                .get("shutdown_delay", "a duration such as 0s or 5s", parse_duration)?
+                .get(
+                    "shutdown_delay",
+                    "a duration such as 0s or 5s",
+                    parse_duration,
+                )?
                 .unwrap_or(d.shutdown_delay),
             shutdown_grace: sources
-                .get("shutdown_grace", "a positive duration such as 25s", parse_positive_duration)?
+                .get(
+                    "shutdown_grace",
+                    "a positive duration such as 25s",
+                    parse_positive_duration,
+                )?
                 .unwrap_or(d.shutdown_grace),
             database_url: sources
                 .get_secret(
@@ -226,10 +242,12 @@ impl Sources {
 
     /// Uses this TOML text as the config file found at `path`.
     pub fn with_file_text(mut self, path: PathBuf, text: &str) -> Result<Self, ConfigError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
-            path: path.clone(),
-            reason: e.message().to_owned(),
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: path.clone(),
+                reason: e.message().to_owned(),
+            })?;
         self.file = Some((path, table));
         Ok(self)
     }
@@ -426,14 +444,23 @@ mod tests {
 
     #[test]
     fn zero_timeouts_and_unknown_formats_are_refused() {
-        let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_REQUEST_TIMEOUT", "0s")]))
-            .unwrap_err();
-        assert!(err.to_string().starts_with("ITSM_REQUEST_TIMEOUT: expected a positive duration"));
+        let err =
+            Config::from_sources(Mode::Serve, &env(&[("ITSM_REQUEST_TIMEOUT", "0s")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ITSM_REQUEST_TIMEOUT: expected a positive duration")
+        );
         let err =
             Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG_FORMAT", "xml")])).unwrap_err();
-        assert!(err.to_string().starts_with("ITSM_LOG_FORMAT: expected text or json"));
+        assert!(
+            err.to_string()
+                .starts_with("ITSM_LOG_FORMAT: expected text or json")
+        );
         let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG", "info,[")])).unwrap_err();
-        assert!(err.to_string().starts_with("ITSM_LOG: expected a tracing filter"));
+        assert!(
+            err.to_string()
+                .starts_with("ITSM_LOG: expected a tracing filter")
+        );
     }
 
     #[test]
@@ -444,7 +471,10 @@ mod tests {
         )
         .unwrap_err();
         let line = err.to_string();
-        assert!(line.starts_with("ITSM_DATABASE_URL: expected a postgres://"), "{line}");
+        assert!(
+            line.starts_with("ITSM_DATABASE_URL: expected a postgres://"),
+            "{line}"
+        );
         assert!(!line.contains("hunter2"), "{line}");
         assert!(line.ends_with("got [redacted]"), "{line}");
     }
@@ -477,7 +507,10 @@ mod tests {
             .with_file_text("itsm.toml".into(), "grpc_adr = \"0.0.0.0:1\"\n")
             .unwrap();
         let err = Config::from_sources(Mode::Serve, &sources).unwrap_err();
-        assert!(err.to_string().starts_with("config file itsm.toml: unknown key \"grpc_adr\""));
+        assert!(
+            err.to_string()
+                .starts_with("config file itsm.toml: unknown key \"grpc_adr\"")
+        );
     }
 
     #[test]
@@ -485,6 +518,9 @@ mod tests {
         let err = Sources::default()
             .with_file_text("itsm.toml".into(), "grpc_addr = \n")
             .unwrap_err();
-        assert!(err.to_string().starts_with("config file itsm.toml: "), "{err}");
+        assert!(
+            err.to_string().starts_with("config file itsm.toml: "),
+            "{err}"
+        );
     }
 }

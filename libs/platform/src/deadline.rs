@@ -106,12 +106,27 @@ mod tests {
 
     #[test]
     fn parses_every_unit() {
-        assert_eq!(caller_timeout(&headers("2H")), Some(Duration::from_secs(7200)));
-        assert_eq!(caller_timeout(&headers("3M")), Some(Duration::from_secs(180)));
+        assert_eq!(
+            caller_timeout(&headers("2H")),
+            Some(Duration::from_secs(7200))
+        );
+        assert_eq!(
+            caller_timeout(&headers("3M")),
+            Some(Duration::from_secs(180))
+        );
         assert_eq!(caller_timeout(&headers("5S")), Some(Duration::from_secs(5)));
-        assert_eq!(caller_timeout(&headers("250m")), Some(Duration::from_millis(250)));
-        assert_eq!(caller_timeout(&headers("7u")), Some(Duration::from_micros(7)));
-        assert_eq!(caller_timeout(&headers("99999999n")), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            caller_timeout(&headers("250m")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            caller_timeout(&headers("7u")),
+            Some(Duration::from_micros(7))
+        );
+        assert_eq!(
+            caller_timeout(&headers("99999999n")),
+            Some(Duration::from_nanos(99_999_999))
+        );
     }
 
     #[test]

@@ -208,7 +208,9 @@ impl ApiError {
     pub fn stale_etag(resource: impl fmt::Display) -> Self {
         Self::new(
             ErrorCode::Aborted,
-            format!("{resource} was changed by someone else since it was read: read it again and retry"),
+            format!(
+                "{resource} was changed by someone else since it was read: read it again and retry"
+            ),
         )
     }
 
@@ -414,7 +416,10 @@ mod tests {
     #[test]
     fn names_match_grpc_canonical_names() {
         assert_eq!(ErrorCode::InvalidArgument.to_string(), "INVALID_ARGUMENT");
-        assert_eq!(ErrorCode::FailedPrecondition.as_str(), "FAILED_PRECONDITION");
+        assert_eq!(
+            ErrorCode::FailedPrecondition.as_str(),
+            "FAILED_PRECONDITION"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The platform's gRPC server over a real socket: health, reflection, request
 //! ids, deadlines and the staged shutdown.
+// Test helpers may unwrap and panic: that is how a test reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
@@ -12,13 +14,13 @@ use itsm_proto::itsm::incidents::v1::{GetIncidentRequest, Incident};
 use itsm_testkit::{TestServer, test_config};
 use tokio_stream::StreamExt;
 use tonic::{Code, Request, Response, Status};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 const INCIDENTS: &str = "itsm.incidents.v1.IncidentService";
 
@@ -72,7 +74,9 @@ async fn health_reports_serving_for_each_service_and_overall() {
     let serving = ServingStatus::Serving as i32;
     assert_eq!(health(channel.clone(), "").await.unwrap(), serving);
     assert_eq!(health(channel.clone(), INCIDENTS).await.unwrap(), serving);
-    let unknown = health(channel, "itsm.nope.v1.NopeService").await.unwrap_err();
+    let unknown = health(channel, "itsm.nope.v1.NopeService")
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     server.shutdown().await.unwrap();
 }
@@ -92,9 +96,19 @@ async fn reflection_lists_the_services_and_describes_their_files() {
             message_request: Some(MessageRequest::FileContainingSymbol(INCIDENTS.to_owned())),
         },
     ]);
-    let mut responses = client.server_reflection_info(requests).await.unwrap().into_inner();
+    let mut responses = client
+        .server_reflection_info(requests)
+        .await
+        .unwrap()
+        .into_inner();
 
-    let listed = responses.next().await.unwrap().unwrap().message_response.unwrap();
+    let listed = responses
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap();
     let MessageResponse::ListServicesResponse(listed) = listed else {
         panic!("expected a service list, got {listed:?}");
     };
@@ -103,7 +117,13 @@ async fn reflection_lists_the_services_and_describes_their_files() {
     // Only what this server serves: reflection must not advertise the other practices.
     assert_eq!(names, ["grpc.health.v1.Health", INCIDENTS]);
 
-    let file = responses.next().await.unwrap().unwrap().message_response.unwrap();
+    let file = responses
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap();
     let MessageResponse::FileDescriptorResponse(file) = file else {
         panic!("expected file descriptors, got {file:?}");
     };
@@ -129,13 +149,23 @@ async fn every_call_gets_a_request_id_and_keeps_the_callers() {
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
 
     let response = client.get_incident(get("incidents/a")).await.unwrap();
-    let generated = response.metadata().get("x-request-id").unwrap().to_str().unwrap();
+    let generated = response
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert_eq!(generated.len(), 36, "a UUID: {generated}");
 
     let mut request = Request::new(get("incidents/b"));
-    request.metadata_mut().insert("x-request-id", "req-from-caller".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-from-caller".parse().unwrap());
     let response = client.get_incident(request).await.unwrap();
-    assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-from-caller");
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "req-from-caller"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -148,7 +178,10 @@ async fn a_call_past_the_request_timeout_is_deadline_exceeded() {
     let server = TestServer::start(server(&config)).await.unwrap();
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
     let started = Instant::now();
-    let error = client.get_incident(get("incidents/slow-5000")).await.unwrap_err();
+    let error = client
+        .get_incident(get("incidents/slow-5000"))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     // A quick call on the same server is unaffected.
@@ -162,11 +195,15 @@ async fn a_call_in_flight_at_shutdown_completes_and_new_connections_are_refused(
     let addr = server.addr();
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
 
-    let in_flight = tokio::spawn(async move { client.get_incident(get("incidents/slow-700")).await });
+    let in_flight =
+        tokio::spawn(async move { client.get_incident(get("incidents/slow-700")).await });
     tokio::time::sleep(Duration::from_millis(150)).await;
     server.begin_shutdown();
 
-    let response = in_flight.await.unwrap().expect("the in-flight call completes");
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
     assert_eq!(response.into_inner().name, "incidents/slow-700");
     assert_eq!(server.stopped().await.unwrap(), Drain::Complete);
 
@@ -187,7 +224,10 @@ async fn health_turns_not_serving_before_new_calls_are_refused() {
 
     let not_serving = ServingStatus::NotServing as i32;
     assert_eq!(health(channel.clone(), "").await.unwrap(), not_serving);
-    assert_eq!(health(channel.clone(), INCIDENTS).await.unwrap(), not_serving);
+    assert_eq!(
+        health(channel.clone(), INCIDENTS).await.unwrap(),
+        not_serving
+    );
     // Still serving during the delay, so nothing routed here in the meantime fails.
     let mut client = IncidentServiceClient::new(channel);
     client.get_incident(get("incidents/late")).await.unwrap();
@@ -202,7 +242,8 @@ async fn the_grace_period_bounds_the_drain() {
     };
     let mut server = TestServer::start(server(&config)).await.unwrap();
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
-    let _stuck = tokio::spawn(async move { client.get_incident(get("incidents/slow-20000")).await });
+    let _stuck =
+        tokio::spawn(async move { client.get_incident(get("incidents/slow-20000")).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let started = Instant::now();
@@ -221,5 +262,10 @@ async fn a_port_in_use_is_named() {
         .await
         .unwrap_err();
     assert!(matches!(error, ServerError::PortInUse { .. }), "{error:?}");
-    assert!(error.to_string().starts_with(&format!("port {port} is already in use")), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("port {port} is already in use")),
+        "{error}"
+    );
 }

@@ -5,7 +5,9 @@
 //! already starts, reports SERVING on health and lists its methods on reflection.
 //! It may use the libs; it knows other practices only through `itsm-proto`.
 
-use itsm_proto::itsm::incidents::v1::incident_service_server::{IncidentService, IncidentServiceServer};
+use itsm_proto::itsm::incidents::v1::incident_service_server::{
+    IncidentService, IncidentServiceServer,
+};
 
 /// The `IncidentService` handlers.
 #[derive(Debug, Default, Clone)]

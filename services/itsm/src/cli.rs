@@ -15,8 +15,10 @@ use crate::practice::Practice;
 /// and the service catalog, the CMDB, SLAs and knowledge, as gRPC services.
 #[derive(Debug, Parser)]
 #[command(name = "itsm", version, propagate_version = true)]
-#[command(after_help = "Start here: `itsm dev` runs the whole platform on this machine.\n\
-Configuration: every setting is an ITSM_* environment variable or a key of the --config file; see the README.")]
+#[command(
+    after_help = "Start here: `itsm dev` runs the whole platform on this machine.\n\
+Configuration: every setting is an ITSM_* environment variable or a key of the --config file; see the README."
+)]
 pub struct Cli {
     /// TOML config file; ITSM_* environment variables override its keys
     #[arg(long, global = true, value_name = "FILE", env = "ITSM_CONFIG")]
@@ -29,17 +31,38 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole platform in one process: no PostgreSQL, Redis or Docker needed
-    #[command(long_about = "Run every practice service in one process on this machine, with \
-embedded storage under --data-dir. Prints where it listens and how to call it. Stop with Ctrl-C.")]
+    #[command(
+        long_about = "Run every practice service in one process on this machine, with \
+embedded storage under --data-dir. Prints where it listens and how to call it. Stop with Ctrl-C."
+    )]
     Dev(DevArgs),
     /// Run one practice service, configured by ITSM_* environment variables (as in Kubernetes)
-    #[command(long_about = "Run one practice service, configured by ITSM_* environment variables \
+    #[command(
+        long_about = "Run one practice service, configured by ITSM_* environment variables \
 and the --config file, as a Kubernetes pod does. SIGTERM drains in-flight calls: health turns \
 NOT_SERVING, the server keeps serving for ITSM_SHUTDOWN_DELAY, then refuses new calls and gives \
-in-flight ones ITSM_SHUTDOWN_GRACE to finish.")]
+in-flight ones ITSM_SHUTDOWN_GRACE to finish."
+    )]
     Serve(ServeArgs),
     /// List the practices and their gRPC service names
     Practices,
+    /// Ask a running service whether it is SERVING (exit 0) or not (exit 1)
+    Health(HealthArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HealthArgs {
+    /// The service's address
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    addr: String,
+
+    /// A gRPC service name such as itsm.incidents.v1.IncidentService; empty for the whole server
+    #[arg(long, value_name = "NAME", default_value = "")]
+    service: String,
+
+    /// Give up after this long
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -79,7 +102,17 @@ impl Cli {
             Command::Serve(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
                 let _telemetry = telemetry::init(&config)?;
-                crate::serve::run(config, args.practice).await.map(exit_code)
+                crate::serve::run(config, args.practice)
+                    .await
+                    .map(exit_code)
+            }
+            Command::Health(args) => {
+                let serving = crate::health::check(&args.addr, &args.service, args.timeout).await?;
+                Ok(if serving {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
             Command::Practices => {
                 for practice in Practice::ALL {
@@ -115,6 +148,8 @@ pub enum CliError {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error("health check of {addr} failed: {reason}")]
+    Health { addr: String, reason: String },
 }
 
 impl CliError {

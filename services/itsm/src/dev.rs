@@ -19,7 +19,9 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
     })?;
     let server = Practice::ALL
         .into_iter()
-        .fold(GrpcServer::new(&config), |server, practice| practice.add_to(server));
+        .fold(GrpcServer::new(&config), |server, practice| {
+            practice.add_to(server)
+        });
     let server = server.bind().await?;
     print_banner(&server.local_addr().to_string(), &data_dir);
     Ok(server.serve(shutdown::signal()).await?)

@@ -5,7 +5,9 @@
 //! already starts, reports SERVING on health and lists its methods on reflection.
 //! It may use the libs; it knows other practices only through `itsm-proto`.
 
-use itsm_proto::itsm::knowledge::v1::knowledge_service_server::{KnowledgeService, KnowledgeServiceServer};
+use itsm_proto::itsm::knowledge::v1::knowledge_service_server::{
+    KnowledgeService, KnowledgeServiceServer,
+};
 
 /// The `KnowledgeService` handlers.
 #[derive(Debug, Default, Clone)]

@@ -5,7 +5,9 @@
 //! already starts, reports SERVING on health and lists its methods on reflection.
 //! It may use the libs; it knows other practices only through `itsm-proto`.
 
-use itsm_proto::itsm::problems::v1::problem_service_server::{ProblemService, ProblemServiceServer};
+use itsm_proto::itsm::problems::v1::problem_service_server::{
+    ProblemService, ProblemServiceServer,
+};
 
 /// The `ProblemService` handlers.
 #[derive(Debug, Default, Clone)]

@@ -5,7 +5,9 @@
 //! already starts, reports SERVING on health and lists its methods on reflection.
 //! It may use the libs; it knows other practices only through `itsm-proto`.
 
-use itsm_proto::itsm::requests::v1::request_service_server::{RequestService, RequestServiceServer};
+use itsm_proto::itsm::requests::v1::request_service_server::{
+    RequestService, RequestServiceServer,
+};
 
 /// The `RequestService` handlers.
 #[derive(Debug, Default, Clone)]

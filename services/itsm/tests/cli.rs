@@ -1,0 +1,332 @@
+//! The `itsm` binary from the outside: its help, its exit codes, `itsm dev`
+//! coming up with every practice, and `itsm serve` draining on SIGTERM.
+// Test helpers may unwrap and panic: that is how a test reports failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio_stream::StreamExt;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+const ITSM: &str = env!("CARGO_BIN_EXE_itsm");
+
+fn itsm() -> Command {
+    let mut command = Command::new(ITSM);
+    // The test's own environment must not configure the binary under test.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ITSM_") {
+            command.env_remove(key);
+        }
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+async fn output(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Reads stdout lines until one contains `marker`; returns that line.
+async fn wait_for_line(lines: &mut Lines<BufReader<ChildStdout>>, marker: &str) -> String {
+    let deadline = Duration::from_secs(20);
+    tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(marker) {
+                return line;
+            }
+        }
+        panic!("stdout closed before a line with {marker:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {marker:?} within {deadline:?}"))
+}
+
+async fn connect(addr: &str) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn exit_code_within(child: &mut Child, limit: Duration) -> i32 {
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("did not exit within {limit:?}"))
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+async fn reflected_services(channel: Channel) -> Vec<String> {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let mut names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn help_names_every_command_and_practice() {
+    let (code, stdout, _) = output(itsm().arg("--help")).await;
+    assert_eq!(code, 0);
+    for word in ["dev", "serve", "practices", "--config"] {
+        assert!(stdout.contains(word), "--help lacks {word}:\n{stdout}");
+    }
+    let (code, stdout, _) = output(itsm().args(["serve", "--help"])).await;
+    assert_eq!(code, 0);
+    for practice in [
+        "incidents",
+        "problems",
+        "changes",
+        "requests",
+        "cmdb",
+        "sla",
+        "knowledge",
+    ] {
+        assert!(
+            stdout.contains(practice),
+            "serve --help lacks {practice}:\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn practices_lists_each_service_name() {
+    let (code, stdout, _) = output(itsm().arg("practices")).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("incidents  itsm.incidents.v1.IncidentService"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cmdb       itsm.cmdb.v1.CmdbService"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 7);
+}
+
+#[tokio::test]
+async fn a_bad_config_value_exits_2_with_one_line_naming_the_variable() {
+    let (code, stdout, stderr) = output(
+        itsm()
+            .args(["serve", "incidents"])
+            .env("ITSM_GRPC_ADDR", "nowhere"),
+    )
+    .await;
+    assert_eq!(code, 2, "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "itsm: ITSM_GRPC_ADDR: expected a socket address such as 0.0.0.0:50051, got \"nowhere\""
+    );
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "shutdown_grace = \"soon\"\n").unwrap();
+    let (code, _, stderr) =
+        output(itsm().args(["serve", "sla", "--config"]).arg(file.path())).await;
+    assert_eq!(code, 2);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("shutdown_grace in "), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_unknown_practice_is_refused_with_the_list() {
+    let (code, _, stderr) = output(itsm().args(["serve", "billing"])).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("incidents") && stderr.contains("knowledge"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let (code, _, stderr) = output(
+        itsm()
+            .args(["serve", "incidents"])
+            .env("ITSM_GRPC_ADDR", addr.to_string()),
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("port {} is already in use", addr.port())),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn dev_serves_every_practice_with_health_and_reflection() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("itsm-data");
+    let started = Instant::now();
+    let mut child = itsm()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let grpc_line = wait_for_line(&mut lines, "gRPC").await;
+    let addr = grpc_line.split_whitespace().nth(1).unwrap().to_owned();
+    let channel = connect(&addr).await;
+    println!("itsm dev answered after {:?}", started.elapsed());
+    assert!(data_dir.is_dir(), "the data directory is created");
+
+    assert_eq!(
+        reflected_services(channel.clone()).await,
+        [
+            "grpc.health.v1.Health",
+            "itsm.changes.v1.ChangeService",
+            "itsm.cmdb.v1.CmdbService",
+            "itsm.incidents.v1.IncidentService",
+            "itsm.knowledge.v1.KnowledgeService",
+            "itsm.problems.v1.ProblemService",
+            "itsm.requests.v1.RequestService",
+            "itsm.sla.v1.SlaService",
+        ]
+    );
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "itsm.sla.v1.SlaService".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(health.into_inner().status, ServingStatus::Serving as i32);
+
+    sigterm(&child);
+    assert_eq!(
+        exit_code_within(&mut child, Duration::from_secs(10)).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn serve_turns_not_serving_then_drains_and_exits_0_on_sigterm() {
+    let mut child = itsm()
+        .args(["serve", "incidents"])
+        .env("ITSM_GRPC_ADDR", "127.0.0.1:0")
+        .env("ITSM_LOG_FORMAT", "json")
+        .env("ITSM_SHUTDOWN_DELAY", "300ms")
+        .env("ITSM_SHUTDOWN_GRACE", "5s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = wait_for_line(&mut lines, "serving gRPC").await;
+    assert!(line.starts_with('{'), "JSON logs in serve mode: {line}");
+    let addr = line
+        .split("\"addr\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Keep reading the logs so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let mut watch = HealthClient::new(connect(&addr).await)
+        .watch(HealthCheckRequest {
+            service: "itsm.incidents.v1.IncidentService".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    sigterm(&child);
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+    // A watcher that lets go is what a probe does; the drain then completes.
+    drop(watch);
+    assert_eq!(
+        exit_code_within(&mut child, Duration::from_secs(10)).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn health_command_reports_serving_and_fails_when_nothing_listens() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = itsm()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let grpc_line = wait_for_line(&mut lines, "gRPC").await;
+    let addr = grpc_line.split_whitespace().nth(1).unwrap().to_owned();
+
+    let (code, stdout, _) = output(itsm().args([
+        "health",
+        "--addr",
+        &addr,
+        "--service",
+        "itsm.cmdb.v1.CmdbService",
+    ]))
+    .await;
+    assert_eq!((code, stdout.trim()), (0, "SERVING"));
+
+    let (code, _, stderr) =
+        output(itsm().args(["health", "--addr", &addr, "--service", "itsm.nope.v1.Nope"])).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("NotFound"), "{stderr}");
+    sigterm(&child);
+    exit_code_within(&mut child, Duration::from_secs(10)).await;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let (code, _, stderr) =
+        output(itsm().args(["health", "--timeout", "2s", "--addr", &closed_addr])).await;
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("health check of {closed_addr} failed")),
+        "{stderr}"
+    );
+}
