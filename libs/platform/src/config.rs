@@ -78,6 +78,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// PostgreSQL or SQLite URL; unset means the embedded default.
     pub database_url: Option<Secret>,
+    /// Run the service's migrations when it starts (`migrate_on_start`); turn
+    /// off where a Kubernetes Job runs `itsm migrate` before the rollout.
+    pub migrate_on_start: bool,
     /// Redis URL; unset means in-process queues and cache.
     pub redis_url: Option<Secret>,
     /// Where `itsm dev` keeps its data.
@@ -99,6 +102,7 @@ impl Config {
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(25),
             database_url: None,
+            migrate_on_start: true,
             redis_url: None,
             data_dir: None,
         }
@@ -161,6 +165,9 @@ impl Config {
                     parse_database_url,
                 )?
                 .or(d.database_url),
+            migrate_on_start: sources
+                .get("migrate_on_start", "true or false", parse_bool)?
+                .unwrap_or(d.migrate_on_start),
             redis_url: sources
                 .get_secret("redis_url", "a redis:// or rediss:// URL", parse_redis_url)?
                 .or(d.redis_url),
@@ -182,6 +189,7 @@ const KNOWN_KEYS: &[&str] = &[
     "shutdown_delay",
     "shutdown_grace",
     "database_url",
+    "migrate_on_start",
     "redis_url",
     "data_dir",
 ];
@@ -359,6 +367,14 @@ fn parse_log_filter(raw: &str) -> Option<String> {
         .map(|_| raw.to_owned())
 }
 
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 fn parse_database_url(raw: &str) -> Option<Secret> {
     let known = ["postgres://", "postgresql://", "sqlite:"];
     known
@@ -408,6 +424,7 @@ mod tests {
             ("ITSM_SHUTDOWN_DELAY", "5s"),
             ("ITSM_DATABASE_URL", "postgres://itsm:hunter2@db/itsm"),
             ("ITSM_LOG", "info,itsm_incidents=debug"),
+            ("ITSM_MIGRATE_ON_START", "false"),
         ]);
         let config = Config::from_sources(Mode::Dev, &sources).unwrap();
         assert_eq!(config.grpc_addr.port(), 6000);
@@ -415,6 +432,7 @@ mod tests {
         assert_eq!(config.request_timeout, Duration::from_secs(90));
         assert_eq!(config.shutdown_delay, Duration::from_secs(5));
         assert_eq!(config.log, "info,itsm_incidents=debug");
+        assert!(!config.migrate_on_start);
         let url = config.database_url.unwrap();
         assert_eq!(url.expose(), "postgres://itsm:hunter2@db/itsm");
     }

@@ -2,7 +2,13 @@
 //! in-process on a free loopback port, call them over a real socket, stop them
 //! the way a signal would.
 //!
-//! Only tests depend on this crate.
+//! Only tests depend on this crate. It fails loudly (panics) when the test
+//! environment is broken: a test cannot go on without its database.
+#![allow(clippy::expect_used, clippy::panic)]
+
+mod db;
+
+pub use db::{TestDb, redis_url, unique_prefix};
 
 use std::net::SocketAddr;
 use std::time::Duration;

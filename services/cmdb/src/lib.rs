@@ -18,3 +18,7 @@ impl CmdbService for CmdbApi {}
 pub fn service() -> CmdbServiceServer<CmdbApi> {
     CmdbServiceServer::new(CmdbApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

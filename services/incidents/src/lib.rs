@@ -20,3 +20,7 @@ impl IncidentService for IncidentsApi {}
 pub fn service() -> IncidentServiceServer<IncidentsApi> {
     IncidentServiceServer::new(IncidentsApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

@@ -44,6 +44,12 @@ NOT_SERVING, the server keeps serving for ITSM_SHUTDOWN_DELAY, then refuses new 
 in-flight ones ITSM_SHUTDOWN_GRACE to finish."
     )]
     Serve(ServeArgs),
+    /// Bring a practice's database schema up to date (ITSM_DATABASE_URL), e.g. as a Kubernetes Job
+    #[command(long_about = "Apply the practice's pending migrations to the database at \
+ITSM_DATABASE_URL and exit. Safe to run from several pods at once: on PostgreSQL the \
+migrators take turns under an advisory lock. Services also migrate at start unless \
+ITSM_MIGRATE_ON_START=false.")]
+    Migrate(ServeArgs),
     /// List the practices and their gRPC service names
     Practices,
     /// Ask a running service whether it is SERVING (exit 0) or not (exit 1)
@@ -106,6 +112,13 @@ impl Cli {
                     .await
                     .map(exit_code)
             }
+            Command::Migrate(args) => {
+                let config = Config::load(Mode::Serve, self.config.as_deref())?;
+                let url = config.database_url.ok_or(CliError::NoDatabaseUrl)?;
+                args.practice.open_database(url.expose()).await?;
+                println!("{}: schema is up to date", args.practice.name());
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Health(args) => {
                 let serving = crate::health::check(&args.addr, &args.service, args.timeout).await?;
                 Ok(if serving {
@@ -139,6 +152,10 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("no data directory: pass --data-dir or set ITSM_DATA_DIR")]
     NoDataDir,
+    #[error("ITSM_DATABASE_URL is not set: say which database to migrate (postgres://... or sqlite:...)")]
+    NoDatabaseUrl,
+    #[error("database: {0}")]
+    Store(#[from] itsm_store::StoreError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -156,7 +173,7 @@ impl CliError {
     /// 2 for configuration mistakes (fix the config and retry), 1 for the rest.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) | Self::NoDataDir => ExitCode::from(2),
+            Self::Config(_) | Self::NoDataDir | Self::NoDatabaseUrl => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

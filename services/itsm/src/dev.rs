@@ -17,6 +17,12 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
         path: data_dir.clone(),
         source,
     })?;
+    // One SQLite file per practice, as each service owns its database.
+    for practice in Practice::ALL {
+        let file = data_dir.join(format!("{}.db", practice.name()));
+        let db = practice.open_database(&format!("sqlite://{}", file.display())).await?;
+        db.close().await;
+    }
     let server = Practice::ALL
         .into_iter()
         .fold(GrpcServer::new(&config), |server, practice| {

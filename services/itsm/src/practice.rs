@@ -1,6 +1,7 @@
 //! The practices this binary can run: the one place a new practice is added.
 
 use itsm_platform::GrpcServer;
+use itsm_store::migrate::Migrations;
 
 /// One ITIL practice, served by its own crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,6 +50,26 @@ impl Practice {
             Self::Sla => server.add_service(itsm_sla::service()),
             Self::Knowledge => server.add_service(itsm_knowledge::service()),
         }
+    }
+
+    /// The practice's own migrations (the platform tables come with every practice).
+    pub fn migrations(self) -> Option<Migrations> {
+        match self {
+            Self::Incidents => itsm_incidents::MIGRATIONS,
+            Self::Problems => itsm_problems::MIGRATIONS,
+            Self::Changes => itsm_changes::MIGRATIONS,
+            Self::Requests => itsm_requests::MIGRATIONS,
+            Self::Cmdb => itsm_cmdb::MIGRATIONS,
+            Self::Sla => itsm_sla::MIGRATIONS,
+            Self::Knowledge => itsm_knowledge::MIGRATIONS,
+        }
+    }
+
+    /// Connects to the practice's database and brings its schema up to date.
+    pub async fn open_database(self, url: &str) -> Result<itsm_store::Db, itsm_store::StoreError> {
+        let db = itsm_store::Db::connect(url).await?;
+        db.migrate(self.migrations().as_ref()).await?;
+        Ok(db)
     }
 
     /// The fully-qualified gRPC service name, e.g. `itsm.incidents.v1.IncidentService`.

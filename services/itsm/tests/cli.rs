@@ -209,7 +209,10 @@ async fn dev_serves_every_practice_with_health_and_reflection() {
     let addr = grpc_line.split_whitespace().nth(1).unwrap().to_owned();
     let channel = connect(&addr).await;
     println!("itsm dev answered after {:?}", started.elapsed());
-    assert!(data_dir.is_dir(), "the data directory is created");
+    for practice in ["incidents", "problems", "changes", "requests", "cmdb", "sla", "knowledge"] {
+        let file = data_dir.join(format!("{practice}.db"));
+        assert!(file.is_file(), "{} is created and migrated", file.display());
+    }
 
     assert_eq!(
         reflected_services(channel.clone()).await,
@@ -329,4 +332,39 @@ async fn health_command_reports_serving_and_fails_when_nothing_listens() {
         stderr.contains(&format!("health check of {closed_addr} failed")),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn migrate_brings_a_practice_database_up_to_date_and_needs_a_url() {
+    let (code, _, stderr) = output(itsm().args(["migrate", "incidents"])).await;
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"), "{stderr}");
+
+    let db = itsm_testkit::TestDb::postgres().await;
+    for _ in 0..2 {
+        let (code, stdout, stderr) = output(
+            itsm()
+                .args(["migrate", "incidents"])
+                .env("ITSM_DATABASE_URL", db.url()),
+        )
+        .await;
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout.trim(), "incidents: schema is up to date");
+    }
+    let store = itsm_store::Db::connect(db.url()).await.unwrap();
+    let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "platform tables exist");
+    store.close().await;
+
+    let (code, _, stderr) = output(
+        itsm()
+            .args(["migrate", "cmdb"])
+            .env("ITSM_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("itsm: database: cannot connect to Postgres"), "{stderr}");
 }

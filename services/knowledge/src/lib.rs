@@ -20,3 +20,7 @@ impl KnowledgeService for KnowledgeApi {}
 pub fn service() -> KnowledgeServiceServer<KnowledgeApi> {
     KnowledgeServiceServer::new(KnowledgeApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

@@ -20,3 +20,7 @@ impl ProblemService for ProblemsApi {}
 pub fn service() -> ProblemServiceServer<ProblemsApi> {
     ProblemServiceServer::new(ProblemsApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

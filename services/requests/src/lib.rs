@@ -20,3 +20,7 @@ impl RequestService for RequestsApi {}
 pub fn service() -> RequestServiceServer<RequestsApi> {
     RequestServiceServer::new(RequestsApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

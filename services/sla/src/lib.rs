@@ -18,3 +18,7 @@ impl SlaService for SlaApi {}
 pub fn service() -> SlaServiceServer<SlaApi> {
     SlaServiceServer::new(SlaApi)
 }
+
+/// This practice's own schema: none yet, so its database holds only the
+/// platform tables (outbox, audit log, idempotency keys, counters).
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;

@@ -1,0 +1,448 @@
+//! The production bus: Redis Streams with consumer groups.
+//!
+//! Key layout, everything under the configured prefix (default `itsm:`):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `<prefix>stream:<stream>` | stream | one entry per message, fields `id`, `key`, `payload`; the consumer groups |
+//! | `<prefix>dead:<stream>:<group>` | stream | the group's dead letters, fields `id`, `key`, `payload`, `error`, `attempts`, `time_ms`, `delivery_id` |
+//!
+//! A delivery id is the Redis entry id. Streams are capped with `MAXLEN ~`
+//! (the cap must exceed the worst backlog a group may fall behind by).
+//! Unacknowledged entries are taken over with `XAUTOCLAIM` after the claim
+//! timeout; their attempt number is Redis's delivery counter. A blocked
+//! `XREADGROUP` occupies its connection, so waits run on connections of their
+//! own (pooled) while everything else shares one multiplexed connection.
+
+mod commands;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use ::redis::aio::ConnectionManager;
+use ::redis::{Cmd, FromRedisValue, Pipeline};
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use self::commands as cmd;
+use super::{DeadLetter, Delivery, EventBus, Message};
+use crate::connection::{Endpoint, Timeouts};
+use crate::error::BusError;
+use crate::metrics;
+
+/// Idle blocking-read connections kept for reuse; more are opened when more
+/// receivers wait at once, and closed when they come back to a full pool.
+const MAX_IDLE_BLOCKING: usize = 16;
+
+/// Settings of a [`RedisBus`].
+#[derive(Clone, Debug)]
+pub struct RedisBusConfig {
+    /// Put in front of every key, e.g. `itsm:`; lets several deployments (or
+    /// tests) share one Redis.
+    pub key_prefix: String,
+    /// Approximate cap on each stream's length (`XADD MAXLEN ~`).
+    pub max_len: usize,
+    /// Approximate cap on each dead-letter stream.
+    pub dead_letter_max_len: usize,
+    /// How long a delivery may stay unacknowledged before another consumer of
+    /// the group takes it over.
+    pub claim_timeout: Duration,
+    /// Longest a connection attempt may take.
+    pub connect_timeout: Duration,
+    /// Longest Redis may take to answer a command.
+    pub response_timeout: Duration,
+    /// Longest single blocking read; a longer `wait` is cut into such pieces,
+    /// checking for abandoned entries between them.
+    pub max_block: Duration,
+}
+
+impl Default for RedisBusConfig {
+    fn default() -> Self {
+        Self {
+            key_prefix: "itsm:".into(),
+            max_len: 1_000_000,
+            dead_letter_max_len: 100_000,
+            claim_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_secs(2),
+            max_block: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The Redis Streams [`EventBus`]. Reconnects by itself; share it behind an `Arc`.
+pub struct RedisBus {
+    endpoint: Endpoint,
+    config: RedisBusConfig,
+    /// Every non-blocking command, multiplexed.
+    conn: ConnectionManager,
+    /// Idle connections for blocking reads.
+    blocking: Mutex<Vec<ConnectionManager>>,
+    /// Where the next `XAUTOCLAIM` of each (stream, group) resumes, so a long
+    /// pending list is scanned in turn rather than always from its start.
+    cursors: Mutex<HashMap<(String, String), String>>,
+}
+
+impl RedisBus {
+    /// A bus on the Redis at `url` (a secret: it may hold a password). Does
+    /// not connect: the first command does, so a service starts while Redis
+    /// is down. Fails only on a malformed URL. Call [`RedisBus::ping`] to check.
+    pub async fn open(url: &str, config: RedisBusConfig) -> Result<Self, BusError> {
+        let endpoint = Endpoint::parse(url)?;
+        let conn = endpoint.manager(Timeouts {
+            connect: config.connect_timeout,
+            response: config.response_timeout,
+            retries: 1,
+        })?;
+        Ok(Self {
+            endpoint,
+            config,
+            conn,
+            blocking: Mutex::default(),
+            cursors: Mutex::default(),
+        })
+    }
+
+    /// Checks that Redis answers, for readiness probes and start-up logs.
+    pub async fn ping(&self) -> Result<(), BusError> {
+        self.query::<String>("ping", &::redis::cmd("PING"))
+            .await
+            .map(drop)
+    }
+
+    /// The Redis key of `stream`.
+    pub fn stream_key(&self, stream: &str) -> String {
+        format!("{}stream:{stream}", self.config.key_prefix)
+    }
+
+    /// The Redis key of the dead letters of `group` on `stream`.
+    pub fn dead_letter_key(&self, stream: &str, group: &str) -> String {
+        format!("{}dead:{stream}:{group}", self.config.key_prefix)
+    }
+
+    async fn query<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        command: &Cmd,
+    ) -> Result<T, BusError> {
+        command
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| {
+                self.endpoint
+                    .error(operation, self.config.response_timeout, e)
+            })
+    }
+
+    async fn query_pipe<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        pipe: &Pipeline,
+    ) -> Result<T, BusError> {
+        pipe.query_async(&mut self.conn.clone()).await.map_err(|e| {
+            self.endpoint
+                .error(operation, self.config.response_timeout, e)
+        })
+    }
+
+    /// Takes over entries of the group idle for longer than the claim timeout.
+    async fn claim(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let key = self.stream_key(stream);
+        let slot = (stream.to_owned(), group.to_owned());
+        let start = lock(&self.cursors)
+            .get(&slot)
+            .cloned()
+            .unwrap_or_else(|| "0-0".into());
+        let idle = self.config.claim_timeout;
+        let reply: ::redis::streams::StreamAutoClaimReply = self
+            .query(
+                "receive (XAUTOCLAIM)",
+                &cmd::autoclaim(&key, group, consumer, idle, &start, max),
+            )
+            .await?;
+        lock(&self.cursors).insert(slot, reply.next_stream_id);
+        if reply.claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // XAUTOCLAIM does not return the delivery counters it just raised.
+        let ids: Vec<&str> = reply.claimed.iter().map(|e| e.id.as_str()).collect();
+        let counters: Vec<::redis::streams::StreamPendingCountReply> = self
+            .query_pipe("receive (XPENDING)", &cmd::pending_each(&key, group, &ids))
+            .await?;
+        Ok(reply
+            .claimed
+            .iter()
+            .zip(counters)
+            .map(|(entry, counter)| {
+                let attempt = counter
+                    .ids
+                    .first()
+                    .map_or(2, |p| u32::try_from(p.times_delivered).unwrap_or(u32::MAX));
+                cmd::delivery(stream, entry, attempt)
+            })
+            .collect())
+    }
+
+    /// Reads entries the group has not seen; blocks up to `block` if given.
+    async fn read_new(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Option<Duration>,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let command = cmd::read_group(&self.stream_key(stream), group, consumer, max, block);
+        let reply: Option<::redis::streams::StreamReadReply> = match block {
+            None => self.query("receive (XREADGROUP)", &command).await?,
+            Some(block) => {
+                let mut conn = match lock(&self.blocking).pop() {
+                    Some(conn) => conn,
+                    None => self.endpoint.manager(self.blocking_timeouts())?,
+                };
+                let reply = command.query_async(&mut conn).await.map_err(|e| {
+                    let after = block + self.config.response_timeout;
+                    self.endpoint.error("receive (XREADGROUP BLOCK)", after, e)
+                })?;
+                // Only a connection that answered goes back: one that failed
+                // or was cancelled mid-block may still owe a late reply.
+                let mut pool = lock(&self.blocking);
+                if pool.len() < MAX_IDLE_BLOCKING {
+                    pool.push(conn);
+                }
+                reply
+            }
+        };
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .map(|entry| cmd::delivery(stream, &entry, 1))
+            .collect())
+    }
+
+    fn blocking_timeouts(&self) -> Timeouts {
+        Timeouts {
+            connect: self.config.connect_timeout,
+            response: self.config.max_block + self.config.response_timeout,
+            retries: 1,
+        }
+    }
+
+    /// One wait: abandoned entries first, then new ones, blocking in pieces
+    /// so entries abandoned meanwhile are claimed within about a claim timeout.
+    async fn receive_until(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        deadline: Instant,
+    ) -> Result<Vec<Delivery>, BusError> {
+        let piece = self
+            .config
+            .max_block
+            .min(self.config.claim_timeout)
+            .max(Duration::from_millis(10));
+        loop {
+            let mut out = self.claim(stream, group, consumer, max).await?;
+            if out.len() >= max {
+                return Ok(out);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let block = (out.is_empty() && remaining >= Duration::from_millis(1))
+                .then(|| remaining.min(piece));
+            let fresh = self
+                .read_new(stream, group, consumer, max - out.len(), block)
+                .await?;
+            out.extend(fresh);
+            if !out.is_empty() || block.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while these are held; a poisoned lock still holds valid data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn is_no_group(error: &BusError) -> bool {
+    matches!(error, BusError::Redis { source, .. } if source.code() == Some("NOGROUP"))
+}
+
+#[async_trait]
+impl EventBus for RedisBus {
+    async fn publish(&self, messages: &[Message]) -> Result<(), BusError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // One MULTI/EXEC round trip per batch: all or nothing, and fast.
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for message in messages {
+            let key = self.stream_key(&message.stream);
+            pipe.add_command(cmd::add(&key, self.config.max_len, message))
+                .ignore();
+        }
+        match self.query_pipe::<()>("publish", &pipe).await {
+            Ok(()) => {
+                metrics::count_per_stream(metrics::PUBLISHED, messages);
+                Ok(())
+            }
+            Err(error) => {
+                metrics::count_per_stream(metrics::PUBLISH_ERRORS, messages);
+                Err(error)
+            }
+        }
+    }
+
+    async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), BusError> {
+        let command = cmd::create_group(&self.stream_key(stream), group);
+        match self.query::<()>("ensure_group", &command).await {
+            Err(BusError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn receive(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BusError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let deadline = Instant::now() + wait;
+        let out = match self
+            .receive_until(stream, group, consumer, max, deadline)
+            .await
+        {
+            Err(error) if is_no_group(&error) => {
+                // Redis restarted without its data, or was flushed: the group
+                // is gone. Recreated from the start of what the stream holds,
+                // so nothing still in Redis is skipped.
+                tracing::warn!(
+                    stream,
+                    group,
+                    "consumer group missing in redis; recreating it"
+                );
+                self.ensure_group(stream, group).await?;
+                self.receive_until(stream, group, consumer, max, deadline)
+                    .await?
+            }
+            other => other?,
+        };
+        metrics::received(stream, group, &out);
+        Ok(out)
+    }
+
+    async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        delivery_ids: &[String],
+    ) -> Result<(), BusError> {
+        if delivery_ids.is_empty() {
+            return Ok(());
+        }
+        let command = cmd::ack(&self.stream_key(stream), group, delivery_ids);
+        let acked: usize = self.query("ack", &command).await?;
+        metrics::acked(stream, group, acked);
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        group: &str,
+        delivery: &Delivery,
+        error: &str,
+    ) -> Result<(), BusError> {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic()
+            .add_command(cmd::add_dead_letter(
+                &self.dead_letter_key(&delivery.stream, group),
+                self.config.dead_letter_max_len,
+                delivery,
+                error,
+            ))
+            .ignore()
+            .add_command(cmd::ack(
+                &self.stream_key(&delivery.stream),
+                group,
+                std::slice::from_ref(&delivery.delivery_id),
+            ))
+            .ignore();
+        self.query_pipe::<()>("dead_letter", &pipe).await?;
+        metrics::dead_lettered(&delivery.stream, group);
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        stream: &str,
+        group: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let key = self.dead_letter_key(stream, group);
+        let reply: ::redis::streams::StreamRangeReply = self
+            .query("dead_letters", &cmd::newest(&key, limit))
+            .await?;
+        Ok(reply
+            .ids
+            .iter()
+            .map(|entry| cmd::dead_letter(stream, group, entry))
+            .collect())
+    }
+
+    async fn lag(&self, stream: &str, group: &str) -> Result<u64, BusError> {
+        let key = self.stream_key(stream);
+        let no_group = || BusError::NoGroup {
+            stream: stream.to_owned(),
+            group: group.to_owned(),
+        };
+        let groups: ::redis::streams::StreamInfoGroupsReply = match self
+            .query("lag (XINFO GROUPS)", &cmd::info_groups(&key))
+            .await
+        {
+            // "no such key": the stream, hence the group, does not exist.
+            Err(BusError::Redis { .. }) => return Err(no_group()),
+            other => other?,
+        };
+        let info = groups
+            .groups
+            .into_iter()
+            .find(|g| g.name == group)
+            .ok_or_else(no_group)?;
+        let undelivered = match info.lag {
+            Some(lag) => lag,
+            // Redis cannot tell right after trimming or deletions; the
+            // stream's length is an upper bound until the group reads on.
+            None => self.query("lag (XLEN)", &cmd::len(&key)).await?,
+        };
+        Ok((info.pending + undelivered) as u64)
+    }
+}
+
+impl std::fmt::Debug for RedisBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBus")
+            .field("redis", &self.endpoint.target())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

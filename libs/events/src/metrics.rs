@@ -1,0 +1,109 @@
+//! Metric names of the bus and the cache, in one place, and the helpers that record them.
+//!
+//! Labels stay bounded: stream and group names only (a handful per
+//! deployment), never keys, event ids or consumer names, which change with
+//! every resource or pod. Recorded through the `metrics` facade; the process
+//! chooses the exporter.
+
+use ::metrics::{counter, describe_counter, describe_gauge, gauge};
+
+use crate::bus::{Delivery, EventBus, Message};
+use crate::error::BusError;
+
+/// Counter `{stream}`: messages appended to a stream.
+pub const PUBLISHED: &str = "itsm_events_published_total";
+/// Counter `{stream}`: messages whose publish failed (the relay retries them).
+pub const PUBLISH_ERRORS: &str = "itsm_events_publish_errors_total";
+/// Counter `{stream, group}`: deliveries handed to consumers, redeliveries included.
+pub const RECEIVED: &str = "itsm_events_received_total";
+/// Counter `{stream, group}`: deliveries with `attempt > 1`, claimed from a consumer that never acknowledged.
+pub const REDELIVERED: &str = "itsm_events_redelivered_total";
+/// Counter `{stream, group}`: deliveries acknowledged.
+pub const ACKED: &str = "itsm_events_acked_total";
+/// Counter `{stream, group}`: messages moved to a dead-letter stream.
+pub const DEAD_LETTERS: &str = "itsm_events_dead_letters_total";
+/// Gauge `{stream, group}`: messages not yet acknowledged by the group; set by [`record_lag`].
+pub const CONSUMER_LAG: &str = "itsm_events_consumer_lag";
+/// Counter: cache reads answered from the cache.
+pub const CACHE_HITS: &str = "itsm_cache_hits_total";
+/// Counter: cache reads that went to the source (absent, expired, or the cache is down).
+pub const CACHE_MISSES: &str = "itsm_cache_misses_total";
+/// Counter: cache operations that failed (Redis down or slow); each also counts as a miss when a read.
+pub const CACHE_ERRORS: &str = "itsm_cache_errors_total";
+
+/// The label naming the stream.
+pub const LABEL_STREAM: &str = "stream";
+/// The label naming the consumer group.
+pub const LABEL_GROUP: &str = "group";
+
+/// Describes every metric above to the installed recorder; call once at start-up.
+pub fn describe() {
+    describe_counter!(PUBLISHED, "messages appended to a stream");
+    describe_counter!(PUBLISH_ERRORS, "messages whose publish failed");
+    describe_counter!(RECEIVED, "deliveries handed to consumers");
+    describe_counter!(REDELIVERED, "deliveries claimed after the claim timeout");
+    describe_counter!(ACKED, "deliveries acknowledged");
+    describe_counter!(DEAD_LETTERS, "messages moved to a dead-letter stream");
+    describe_gauge!(CONSUMER_LAG, "messages not yet acknowledged by the group");
+    describe_counter!(CACHE_HITS, "cache reads answered from the cache");
+    describe_counter!(CACHE_MISSES, "cache reads that went to the source");
+    describe_counter!(CACHE_ERRORS, "cache operations that failed");
+}
+
+/// The lag hook: reads the group's lag from the bus, sets [`CONSUMER_LAG`] and
+/// returns it. Consumers call it periodically (every few seconds is plenty).
+pub async fn record_lag(bus: &dyn EventBus, stream: &str, group: &str) -> Result<u64, BusError> {
+    let lag = bus.lag(stream, group).await?;
+    #[allow(clippy::cast_precision_loss)] // a lag beyond 2^53 is not a concern
+    gauge!(CONSUMER_LAG, LABEL_STREAM => stream.to_owned(), LABEL_GROUP => group.to_owned())
+        .set(lag as f64);
+    Ok(lag)
+}
+
+/// Counts `messages` per stream under `name`; a batch is usually one stream, so
+/// this walks runs instead of building a map.
+pub(crate) fn count_per_stream(name: &'static str, messages: &[Message]) {
+    let mut rest = messages;
+    while let Some(first) = rest.first() {
+        let run = rest.iter().take_while(|m| m.stream == first.stream).count();
+        counter!(name, LABEL_STREAM => first.stream.clone()).increment(run as u64);
+        rest = &rest[run..];
+    }
+}
+
+pub(crate) fn received(stream: &str, group: &str, deliveries: &[Delivery]) {
+    if deliveries.is_empty() {
+        return;
+    }
+    let labels = [
+        (LABEL_STREAM, stream.to_owned()),
+        (LABEL_GROUP, group.to_owned()),
+    ];
+    counter!(RECEIVED, &labels).increment(deliveries.len() as u64);
+    let again = deliveries.iter().filter(|d| d.attempt > 1).count();
+    if again > 0 {
+        counter!(REDELIVERED, &labels).increment(again as u64);
+    }
+}
+
+pub(crate) fn acked(stream: &str, group: &str, count: usize) {
+    counter!(ACKED, LABEL_STREAM => stream.to_owned(), LABEL_GROUP => group.to_owned())
+        .increment(count as u64);
+}
+
+pub(crate) fn dead_lettered(stream: &str, group: &str) {
+    counter!(DEAD_LETTERS, LABEL_STREAM => stream.to_owned(), LABEL_GROUP => group.to_owned())
+        .increment(1);
+}
+
+pub(crate) fn cache_hit() {
+    counter!(CACHE_HITS).increment(1);
+}
+
+pub(crate) fn cache_miss() {
+    counter!(CACHE_MISSES).increment(1);
+}
+
+pub(crate) fn cache_error() {
+    counter!(CACHE_ERRORS).increment(1);
+}
