@@ -87,6 +87,10 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
     /// not seen yet, in stream order. Waits up to `wait` when there are none and
     /// returns as soon as one arrives; an empty result means `wait` passed.
     /// A group that does not exist (e.g. Redis restarted empty) is created.
+    ///
+    /// Dropping the future mid-wait (shutdown) loses nothing: whatever the
+    /// backend handed out meanwhile is pending and comes back after the
+    /// claim timeout.
     async fn receive(
         &self,
         stream: &str,
@@ -97,7 +101,8 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Delivery>, BusError>;
 
     /// Marks deliveries as handled by the group: they are not delivered again.
-    /// Acknowledging twice is harmless.
+    /// Acknowledging twice, late (after another consumer took the delivery
+    /// over), or for a group that no longer exists is harmless.
     async fn ack(&self, stream: &str, group: &str, delivery_ids: &[String])
     -> Result<(), BusError>;
 
@@ -121,4 +126,18 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
     /// Messages the group has not acknowledged yet: received but pending, plus
     /// not yet delivered. For metrics and alerts.
     async fn lag(&self, stream: &str, group: &str) -> Result<u64, BusError>;
+
+    /// An id of the bus's current store of messages, which changes when that
+    /// store is lost (a Redis restarted without persistence, a new process for
+    /// the in-process bus). The relay compares it with the one it last
+    /// published to and, when it changed, publishes the retained outbox again.
+    async fn incarnation(&self) -> Result<String, BusError>;
+}
+
+/// When a wait of `wait` from now ends; a wait too long to represent (say
+/// `Duration::MAX`, "until something comes") ends in a year.
+pub(crate) fn deadline_after(wait: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
 }

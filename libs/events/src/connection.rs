@@ -72,7 +72,7 @@ impl Endpoint {
                 operation,
                 after,
             }
-        } else if is_transport(&error) {
+        } else if is_transport(&error) || is_transient_refusal(&error) {
             BusError::Unavailable {
                 target,
                 operation,
@@ -104,4 +104,29 @@ pub(crate) fn is_transport(error: &RedisError) -> bool {
         || error.is_io_error()
         || error.is_connection_refusal()
         || error.is_connection_dropped()
+}
+
+/// Redis answering "not now": loading its data after a restart, or a replica
+/// mid-failover. As good as unreachable for the caller: retry later.
+fn is_transient_refusal(error: &RedisError) -> bool {
+    matches!(
+        error.code(),
+        Some("LOADING" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        let endpoint = Endpoint::parse("redis://:hunter2@cache.internal:6380/1").unwrap();
+        assert_eq!(endpoint.target(), "cache.internal:6380");
+        assert!(!format!("{endpoint:?}").contains("hunter2"));
+
+        let error = Endpoint::parse("redis://:hunter2@cache.internal:port").unwrap_err();
+        assert!(matches!(error, BusError::InvalidUrl { .. }), "{error}");
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
 }

@@ -5,7 +5,7 @@
 //! every resource or pod. Recorded through the `metrics` facade; the process
 //! chooses the exporter.
 
-use ::metrics::{counter, describe_counter, describe_gauge, gauge};
+use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 use crate::bus::{Delivery, EventBus, Message};
 use crate::error::BusError;
@@ -31,6 +31,15 @@ pub const CACHE_MISSES: &str = "itsm_cache_misses_total";
 /// Counter: cache operations that failed (Redis down or slow); each also counts as a miss when a read.
 pub const CACHE_ERRORS: &str = "itsm_cache_errors_total";
 
+/// Counter `{stream}`: outbox rows the relay published and marked sent.
+pub const OUTBOX_RELAYED: &str = "itsm_outbox_relayed_total";
+/// Histogram `{stream}`: seconds from a change's commit to its event's publication.
+pub const OUTBOX_LAG: &str = "itsm_outbox_lag_seconds";
+/// Counter: outbox rows requeued because the bus lost its data.
+pub const OUTBOX_REQUEUED: &str = "itsm_outbox_requeued_total";
+/// Counter `{stream, group}`: handler failures that were retried.
+pub const CONSUMER_RETRIES: &str = "itsm_events_consumer_retries_total";
+
 /// The label naming the stream.
 pub const LABEL_STREAM: &str = "stream";
 /// The label naming the consumer group.
@@ -48,6 +57,13 @@ pub fn describe() {
     describe_counter!(CACHE_HITS, "cache reads answered from the cache");
     describe_counter!(CACHE_MISSES, "cache reads that went to the source");
     describe_counter!(CACHE_ERRORS, "cache operations that failed");
+    describe_counter!(OUTBOX_RELAYED, "outbox rows published and marked sent");
+    describe_histogram!(OUTBOX_LAG, "seconds from commit to publication");
+    describe_counter!(
+        OUTBOX_REQUEUED,
+        "outbox rows requeued after the bus lost its data"
+    );
+    describe_counter!(CONSUMER_RETRIES, "event handler failures that were retried");
 }
 
 /// The lag hook: reads the group's lag from the bus, sets [`CONSUMER_LAG`] and
@@ -106,4 +122,23 @@ pub(crate) fn cache_miss() {
 
 pub(crate) fn cache_error() {
     counter!(CACHE_ERRORS).increment(1);
+}
+
+/// Records relayed outbox rows: a count per stream and each row's lag.
+pub(crate) fn relayed(rows: &[itsm_store::outbox::OutboxRow], now_micros: i64) {
+    for row in rows {
+        counter!(OUTBOX_RELAYED, LABEL_STREAM => row.stream.clone()).increment(1);
+        #[allow(clippy::cast_precision_loss)] // microsecond lags fit f64 exactly enough
+        let seconds = (now_micros - row.created_at).max(0) as f64 / 1_000_000.0;
+        histogram!(OUTBOX_LAG, LABEL_STREAM => row.stream.clone()).record(seconds);
+    }
+}
+
+pub(crate) fn requeued(count: u64) {
+    counter!(OUTBOX_REQUEUED).increment(count);
+}
+
+pub(crate) fn consumer_retry(stream: &str, group: &str) {
+    counter!(CONSUMER_RETRIES, LABEL_STREAM => stream.to_owned(), LABEL_GROUP => group.to_owned())
+        .increment(1);
 }

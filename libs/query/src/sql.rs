@@ -125,7 +125,9 @@ impl SqlBuilder {
         while let Some(dollar) = rest.find('$') {
             self.sql.push_str(&rest[..dollar]);
             let after = &rest[dollar + 1..];
-            let digits = after.find(|c: char| !c.is_ascii_digit()).unwrap_or(after.len());
+            let digits = after
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after.len());
             let value = after[..digits]
                 .parse::<usize>()
                 .ok()
@@ -194,12 +196,18 @@ mod tests {
         let mut sql = SqlBuilder::new("a = ");
         sql.push_bind(1_i64).push(" AND ");
         let mut part = SqlBuilder::new("(b = ");
-        part.push_bind("x").push(" OR c = ").push_bind(2_i64).push(")");
+        part.push_bind("x")
+            .push(" OR c = ")
+            .push_bind(2_i64)
+            .push(")");
         for _ in 0..10 {
             part.push(" OR d = ").push_bind(0_i64);
         }
         sql.append(&part);
-        assert!(sql.sql().starts_with("a = $1 AND (b = $2 OR c = $3) OR d = $4"));
+        assert!(
+            sql.sql()
+                .starts_with("a = $1 AND (b = $2 OR c = $3) OR d = $4")
+        );
         assert!(sql.sql().ends_with("d = $13"), "{}", sql.sql());
         assert_eq!(sql.params().len(), 13);
         assert_eq!(sql.params()[1], SqlValue::Text("x".into()));

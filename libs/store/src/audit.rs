@@ -107,8 +107,8 @@ pub async fn select_for_resource(
     rows.iter()
         .map(|row| {
             let changes: String = row.try_get("changes")?;
-            let changes = serde_json::from_str(&changes)
-                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let changes =
+                serde_json::from_str(&changes).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
             Ok((
                 row.try_get("id")?,
                 AuditRecord {

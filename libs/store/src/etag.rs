@@ -55,9 +55,15 @@ mod tests {
         for bad in ["", "42", "v", "v-1", "v0", "vx", "W/\"v1\""] {
             assert!(to_version(bad).is_err(), "{bad:?}");
         }
-        assert!(matches!(check("incidents/INC1", "v1", 2, true), Err(StoreError::StaleEtag(_))));
+        assert!(matches!(
+            check("incidents/INC1", "v1", 2, true),
+            Err(StoreError::StaleEtag(_))
+        ));
         assert!(check("incidents/INC1", "v2", 2, true).is_ok());
         assert!(check("incidents/INC1", "", 2, false).is_ok());
-        assert!(matches!(check("incidents/INC1", "", 2, true), Err(StoreError::BadEtag(_))));
+        assert!(matches!(
+            check("incidents/INC1", "", 2, true),
+            Err(StoreError::BadEtag(_))
+        ));
     }
 }

@@ -90,7 +90,11 @@ impl ListSpec {
             "{}\u{0}{}\u{0}{}",
             self.schema.resource,
             request.filter.trim(),
-            terms.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            terms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         );
 
         let mut sql = SqlBuilder::new(self.select);
@@ -126,7 +130,8 @@ impl ListSpec {
             page::push_after(&mut sql, &columns, &after);
         }
         page::push_order_by(&mut sql, &columns);
-        sql.push(" LIMIT ").push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+        sql.push(" LIMIT ")
+            .push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
         Ok(ListPlan {
             sql,
             limit,
@@ -175,6 +180,8 @@ fn key_value(row: &AnyRow, column: &str, kind: FieldKind) -> Result<SqlValue, sq
         FieldKind::Text => SqlValue::Text(row.try_get(column)?),
         FieldKind::Float => SqlValue::Float(row.try_get(column)?),
         FieldKind::Bool => SqlValue::Bool(row.try_get(column)?),
-        FieldKind::Int | FieldKind::Timestamp | FieldKind::Enum(_) => SqlValue::Int(row.try_get(column)?),
+        FieldKind::Int | FieldKind::Timestamp | FieldKind::Enum(_) => {
+            SqlValue::Int(row.try_get(column)?)
+        }
     })
 }

@@ -82,7 +82,10 @@ pub struct OutboxRow {
 }
 
 /// The oldest unsent rows, in id order.
-pub async fn select_unsent(conn: &mut AnyConnection, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+pub async fn select_unsent(
+    conn: &mut AnyConnection,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, event_id, stream, subject, payload, created_at FROM outbox \
          WHERE sent_at IS NULL ORDER BY id LIMIT $1",
@@ -112,16 +115,20 @@ pub async fn mark_sent(conn: &mut AnyConnection, ids: &[i64], now: i64) -> Resul
         return Ok(());
     }
     let mut sql = itsm_query::SqlBuilder::new("UPDATE outbox SET sent_at = ");
-    sql.push_bind(now).push(" WHERE id IN ").push_bind_list(ids.iter().copied());
+    sql.push_bind(now)
+        .push(" WHERE id IN ")
+        .push_bind_list(ids.iter().copied());
     crate::db::query(&sql).execute(conn).await?;
     Ok(())
 }
 
 /// How many rows wait, and the creation time of the oldest (for the lag metric).
 pub async fn backlog(conn: &mut AnyConnection) -> Result<(i64, Option<i64>), StoreError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE sent_at IS NULL")
-        .fetch_one(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE sent_at IS NULL",
+    )
+    .fetch_one(conn)
+    .await?;
     Ok((row.try_get("n")?, row.try_get("oldest")?))
 }
 
@@ -139,10 +146,11 @@ pub async fn purge_sent(conn: &mut AnyConnection, before: i64) -> Result<u64, St
 /// Redis restarted without persistence): consumers drop what they had already
 /// processed, by event id, and receive what they had not. Returns how many.
 pub async fn requeue_sent_since(conn: &mut AnyConnection, since: i64) -> Result<u64, StoreError> {
-    let result = sqlx::query("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND sent_at >= $1")
-        .bind(since)
-        .execute(conn)
-        .await?;
+    let result =
+        sqlx::query("UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL AND sent_at >= $1")
+            .bind(since)
+            .execute(conn)
+            .await?;
     Ok(result.rows_affected())
 }
 
@@ -156,7 +164,11 @@ pub async fn get_state(conn: &mut AnyConnection, name: &str) -> Result<Option<St
 }
 
 /// Sets a named platform value.
-pub async fn set_state(conn: &mut AnyConnection, name: &str, value: &str) -> Result<(), StoreError> {
+pub async fn set_state(
+    conn: &mut AnyConnection,
+    name: &str,
+    value: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO platform_state (name, value) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",

@@ -27,7 +27,9 @@ pub fn page_size(requested: i32) -> Result<usize, ApiError> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n < 0 => Err(ApiError::invalid_field("page_size", "must not be negative")),
-        n => Ok(usize::try_from(n).unwrap_or(MAX_PAGE_SIZE).min(MAX_PAGE_SIZE)),
+        n => Ok(usize::try_from(n)
+            .unwrap_or(MAX_PAGE_SIZE)
+            .min(MAX_PAGE_SIZE)),
     }
 }
 
@@ -214,7 +216,10 @@ pub fn push_after(sql: &mut SqlBuilder, key: &[SortColumn<'_>], after: &[SqlValu
         }
         sql.push("(");
         for j in 0..i {
-            sql.push(key[j].column).push(" = ").push_bind(after[j].clone()).push(" AND ");
+            sql.push(key[j].column)
+                .push(" = ")
+                .push_bind(after[j].clone())
+                .push(" AND ");
         }
         sql.push(key[i].column)
             .push(if key[i].descending { " < " } else { " > " })
@@ -252,14 +257,21 @@ mod tests {
             SqlValue::Null,
         ];
         let token = tokens().encode("incidents|state = NEW|", &after);
-        assert_eq!(tokens().decode(&token, "incidents|state = NEW|").unwrap(), after);
+        assert_eq!(
+            tokens().decode(&token, "incidents|state = NEW|").unwrap(),
+            after
+        );
     }
 
     #[test]
     fn refuses_tokens_of_other_queries_and_keys() {
         let token = tokens().encode("incidents|a|", &[SqlValue::Int(1)]);
         assert!(tokens().decode(&token, "incidents|b|").is_err());
-        assert!(PageTokens::new(b"other").decode(&token, "incidents|a|").is_err());
+        assert!(
+            PageTokens::new(b"other")
+                .decode(&token, "incidents|a|")
+                .is_err()
+        );
     }
 
     #[test]
@@ -268,7 +280,13 @@ mod tests {
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         bytes[10] ^= 1;
         let altered = URL_SAFE_NO_PAD.encode(bytes);
-        for bad in [altered.as_str(), "", "!!!", "AAAA", &token[..token.len() - 2]] {
+        for bad in [
+            altered.as_str(),
+            "",
+            "!!!",
+            "AAAA",
+            &token[..token.len() - 2],
+        ] {
             let error = tokens().decode(bad, "q").unwrap_err();
             assert_eq!(error.field_violations()[0].field, "page_token", "{bad:?}");
         }
@@ -285,8 +303,14 @@ mod tests {
     #[test]
     fn uniform_keys_use_row_comparison() {
         let key = [
-            SortColumn { column: "priority", descending: false },
-            SortColumn { column: "id", descending: false },
+            SortColumn {
+                column: "priority",
+                descending: false,
+            },
+            SortColumn {
+                column: "id",
+                descending: false,
+            },
         ];
         let mut sql = SqlBuilder::new("");
         push_after(&mut sql, &key, &[SqlValue::Int(2), SqlValue::Int(9)]);
@@ -296,12 +320,21 @@ mod tests {
     #[test]
     fn mixed_directions_expand() {
         let key = [
-            SortColumn { column: "create_time", descending: true },
-            SortColumn { column: "id", descending: false },
+            SortColumn {
+                column: "create_time",
+                descending: true,
+            },
+            SortColumn {
+                column: "id",
+                descending: false,
+            },
         ];
         let mut sql = SqlBuilder::new("");
         push_after(&mut sql, &key, &[SqlValue::Int(5), SqlValue::Int(9)]);
-        assert_eq!(sql.sql(), "((create_time < $1) OR (create_time = $2 AND id > $3))");
+        assert_eq!(
+            sql.sql(),
+            "((create_time < $1) OR (create_time = $2 AND id > $3))"
+        );
         let mut order = SqlBuilder::new("");
         push_order_by(&mut order, &key);
         assert_eq!(order.sql(), " ORDER BY create_time DESC, id");

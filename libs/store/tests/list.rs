@@ -9,15 +9,41 @@ use itsm_store::{Db, db::query};
 use itsm_testkit::{TestDb, backend_tests};
 use sqlx::Row;
 
-const PRIORITIES: &[(&str, i64)] = &[("CRITICAL", 1), ("HIGH", 2), ("MODERATE", 3), ("LOW", 4), ("PLANNING", 5)];
+const PRIORITIES: &[(&str, i64)] = &[
+    ("CRITICAL", 1),
+    ("HIGH", 2),
+    ("MODERATE", 3),
+    ("LOW", 4),
+    ("PLANNING", 5),
+];
 
 static SCHEMA: Schema = Schema {
     resource: "ticket",
     fields: &[
-        Field { name: "title", column: "title", kind: FieldKind::Text, sortable: false },
-        Field { name: "priority", column: "priority", kind: FieldKind::Enum(PRIORITIES), sortable: true },
-        Field { name: "create_time", column: "create_time", kind: FieldKind::Timestamp, sortable: true },
-        Field { name: "group", column: "assignment_group", kind: FieldKind::Text, sortable: true },
+        Field {
+            name: "title",
+            column: "title",
+            kind: FieldKind::Text,
+            sortable: false,
+        },
+        Field {
+            name: "priority",
+            column: "priority",
+            kind: FieldKind::Enum(PRIORITIES),
+            sortable: true,
+        },
+        Field {
+            name: "create_time",
+            column: "create_time",
+            kind: FieldKind::Timestamp,
+            sortable: true,
+        },
+        Field {
+            name: "group",
+            column: "assignment_group",
+            kind: FieldKind::Text,
+            sortable: true,
+        },
     ],
 };
 
@@ -41,11 +67,19 @@ fn tickets() -> Vec<Ticket> {
     (1..=120)
         .map(|id: i64| Ticket {
             id,
-            title: if id % 3 == 0 { format!("Disk FULL on db-{id}") } else { format!("printer {id}") },
+            title: if id % 3 == 0 {
+                format!("Disk FULL on db-{id}")
+            } else {
+                format!("printer {id}")
+            },
             priority: id % 5 + 1,
             // Collisions on purpose: the id must break ties.
             create_time: 1_700_000_000_000_000 + (id / 4) * 1_000_000,
-            group: if id % 2 == 0 { "network".into() } else { "desk".into() },
+            group: if id % 2 == 0 {
+                "network".into()
+            } else {
+                "desk".into()
+            },
         })
         .collect()
 }
@@ -78,7 +112,10 @@ async fn list_all(store: &Db, request: ListRequest<'_>, group: Option<&str>) -> 
     let mut ids = Vec::new();
     let mut token = String::new();
     loop {
-        let request = ListRequest { page_token: &token, ..request };
+        let request = ListRequest {
+            page_token: &token,
+            ..request
+        };
         let plan = SPEC
             .plan(&request, &tokens, |sql: &mut SqlBuilder| {
                 if let Some(group) = group {
@@ -115,7 +152,9 @@ async fn filtered_ordered_pages_match_the_rows(db: TestDb) {
 
     let mut expected: Vec<Ticket> = tickets()
         .into_iter()
-        .filter(|t| t.priority <= 2 && t.title.to_lowercase().contains("disk") && t.group == "network")
+        .filter(|t| {
+            t.priority <= 2 && t.title.to_lowercase().contains("disk") && t.group == "network"
+        })
         .collect();
     // priority asc, create_time desc, then id asc (the tie-breaker follows the first term).
     expected.sort_by(|a, b| {
@@ -131,7 +170,15 @@ async fn filtered_ordered_pages_match_the_rows(db: TestDb) {
 
 async fn default_order_is_newest_first_with_ties_broken_by_id(db: TestDb) {
     let store = seeded(&db).await;
-    let got = list_all(&store, ListRequest { page_size: 7, ..ListRequest::default() }, None).await;
+    let got = list_all(
+        &store,
+        ListRequest {
+            page_size: 7,
+            ..ListRequest::default()
+        },
+        None,
+    )
+    .await;
     let mut expected = tickets();
     expected.sort_by(|a, b| b.create_time.cmp(&a.create_time).then(b.id.cmp(&a.id)));
     assert_eq!(got, expected.iter().map(|t| t.id).collect::<Vec<_>>());
@@ -141,12 +188,21 @@ async fn bad_filters_order_by_and_tokens_are_invalid_argument(db: TestDb) {
     let _store = seeded(&db).await;
     let tokens = PageTokens::new(b"k");
     let plan = |filter: &str, order_by: &str, page_token: &str| {
-        let request = ListRequest { page_size: 5, filter, order_by, page_token };
+        let request = ListRequest {
+            page_size: 5,
+            filter,
+            order_by,
+            page_token,
+        };
         SPEC.plan(&request, &tokens, |_: &mut SqlBuilder| {})
     };
     let error = plan("priority = URGENT", "", "").unwrap_err();
     assert_eq!(error.field_violations()[0].field, "filter");
-    assert!(error.message().contains("at position"), "{}", error.message());
+    assert!(
+        error.message().contains("at position"),
+        "{}",
+        error.message()
+    );
     let error = plan("", "title", "").unwrap_err();
     assert_eq!(error.field_violations()[0].field, "order_by");
     let error = plan("", "", "forged").unwrap_err();

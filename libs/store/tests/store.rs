@@ -82,7 +82,9 @@ async fn a_retried_create_replays_and_a_reused_request_id_is_refused(db: TestDb)
     let hash = idempotency::hash_request(b"create incident: disk full");
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        idempotency::claim(&mut tx, "CreateIncident", "req-1", &hash).await.unwrap(),
+        idempotency::claim(&mut tx, "CreateIncident", "req-1", &hash)
+            .await
+            .unwrap(),
         Claim::New
     );
     idempotency::complete(&mut tx, "CreateIncident", "req-1", "incidents/INC0000001")
@@ -92,17 +94,24 @@ async fn a_retried_create_replays_and_a_reused_request_id_is_refused(db: TestDb)
 
     let mut tx = store.begin().await.unwrap();
     assert_eq!(
-        idempotency::claim(&mut tx, "CreateIncident", "req-1", &hash).await.unwrap(),
+        idempotency::claim(&mut tx, "CreateIncident", "req-1", &hash)
+            .await
+            .unwrap(),
         Claim::Replay {
             resource: "incidents/INC0000001".into()
         }
     );
     let other = idempotency::hash_request(b"create incident: printer jam");
     let reused = idempotency::claim(&mut tx, "CreateIncident", "req-1", &other).await;
-    assert!(matches!(reused, Err(StoreError::RequestIdReused { .. })), "{reused:?}");
+    assert!(
+        matches!(reused, Err(StoreError::RequestIdReused { .. })),
+        "{reused:?}"
+    );
     // The same id for another method is another request.
     assert_eq!(
-        idempotency::claim(&mut tx, "CreateProblem", "req-1", &hash).await.unwrap(),
+        idempotency::claim(&mut tx, "CreateProblem", "req-1", &hash)
+            .await
+            .unwrap(),
         Claim::New
     );
 }
@@ -138,7 +147,10 @@ async fn concurrent_duplicate_creates_make_one_resource(db: TestDb) {
     for attempt in attempts {
         names.insert(attempt.await.unwrap());
     }
-    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["incidents/INC0000001"]);
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        ["incidents/INC0000001"]
+    );
 }
 
 async fn audit_entries_are_append_only(db: TestDb) {
@@ -168,9 +180,13 @@ async fn audit_entries_are_append_only(db: TestDb) {
     assert_eq!(proto.name, format!("incidents/INC0000001/audit/{id}"));
     assert_eq!(proto.changes[0].old_value, "Disk full");
 
-    let update = sqlx::query("UPDATE audit_log SET action = 'forged'").execute(&mut *conn).await;
+    let update = sqlx::query("UPDATE audit_log SET action = 'forged'")
+        .execute(&mut *conn)
+        .await;
     assert!(update.is_err(), "updates refused");
-    let delete = sqlx::query("DELETE FROM audit_log").execute(&mut *conn).await;
+    let delete = sqlx::query("DELETE FROM audit_log")
+        .execute(&mut *conn)
+        .await;
     assert!(delete.is_err(), "deletes refused");
 }
 
@@ -199,26 +215,35 @@ async fn outbox_rows_exist_only_when_their_transaction_commits(db: TestDb) {
     let actor = Actor::system("test");
 
     let mut tx = store.begin().await.unwrap();
-    let first = outbox::insert(&mut tx, &event("incidents/INC1", 1, &actor)).await.unwrap();
+    let first = outbox::insert(&mut tx, &event("incidents/INC1", 1, &actor))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    outbox::insert(&mut tx, &event("incidents/INC2", 1, &actor)).await.unwrap();
+    outbox::insert(&mut tx, &event("incidents/INC2", 1, &actor))
+        .await
+        .unwrap();
     tx.rollback().await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    let third = outbox::insert(&mut tx, &event("incidents/INC1", 2, &actor)).await.unwrap();
+    let third = outbox::insert(&mut tx, &event("incidents/INC1", 2, &actor))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut conn = store.pool().acquire().await.unwrap();
     let unsent = outbox::select_unsent(&mut conn, 10).await.unwrap();
     let ids: Vec<_> = unsent.iter().map(|r| r.event_id.clone()).collect();
     assert_eq!(ids, [first.clone(), third.clone()]);
-    let envelope = itsm_proto::itsm::events::v1::Event::decode(unsent[1].payload.as_slice()).unwrap();
+    let envelope =
+        itsm_proto::itsm::events::v1::Event::decode(unsent[1].payload.as_slice()).unwrap();
     assert_eq!(envelope.id, third);
     assert_eq!(envelope.subject, "incidents/INC1");
     assert_eq!(envelope.sequence, 2);
     assert_eq!(envelope.actor.unwrap().subject, "system:test");
 
-    outbox::mark_sent(&mut conn, &[unsent[0].id], itsm_store::now_micros()).await.unwrap();
+    outbox::mark_sent(&mut conn, &[unsent[0].id], itsm_store::now_micros())
+        .await
+        .unwrap();
     let (waiting, oldest) = outbox::backlog(&mut conn).await.unwrap();
     assert_eq!(waiting, 1);
     assert_eq!(oldest, Some(unsent[1].created_at));
@@ -231,22 +256,49 @@ async fn a_lease_has_one_holder_until_it_expires(db: TestDb) {
     let store = migrated(&db).await;
     let mut conn = store.pool().acquire().await.unwrap();
     let long = Duration::from_secs(30);
-    assert!(lease::try_acquire(&mut conn, "relay", "a", long).await.unwrap());
-    assert!(!lease::try_acquire(&mut conn, "relay", "b", long).await.unwrap());
-    assert!(lease::try_acquire(&mut conn, "relay", "a", long).await.unwrap(), "renewal");
+    assert!(
+        lease::try_acquire(&mut conn, "relay", "a", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !lease::try_acquire(&mut conn, "relay", "b", long)
+            .await
+            .unwrap()
+    );
+    assert!(
+        lease::try_acquire(&mut conn, "relay", "a", long)
+            .await
+            .unwrap(),
+        "renewal"
+    );
     lease::release(&mut conn, "relay", "a").await.unwrap();
-    assert!(lease::try_acquire(&mut conn, "relay", "b", Duration::from_millis(1)).await.unwrap());
+    assert!(
+        lease::try_acquire(&mut conn, "relay", "b", Duration::from_millis(1))
+            .await
+            .unwrap()
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
-    assert!(lease::try_acquire(&mut conn, "relay", "a", long).await.unwrap(), "expired lease taken over");
+    assert!(
+        lease::try_acquire(&mut conn, "relay", "a", long)
+            .await
+            .unwrap(),
+        "expired lease taken over"
+    );
 }
 
 async fn a_stale_etag_loses_and_no_update_is_lost(db: TestDb) {
     let store = migrated(&db).await;
-    sqlx::query("CREATE TABLE items (id BIGINT PRIMARY KEY, version BIGINT NOT NULL, hits BIGINT NOT NULL)")
+    sqlx::query(
+        "CREATE TABLE items (id BIGINT PRIMARY KEY, version BIGINT NOT NULL, hits BIGINT NOT NULL)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO items VALUES (1, 1, 0)")
         .execute(store.pool())
         .await
         .unwrap();
-    sqlx::query("INSERT INTO items VALUES (1, 1, 0)").execute(store.pool()).await.unwrap();
     let read_etag = etag::from_version(1);
 
     // Eight writers all read version 1: exactly one may win.
@@ -255,7 +307,10 @@ async fn a_stale_etag_loses_and_no_update_is_lost(db: TestDb) {
         let read_etag = read_etag.clone();
         tokio::spawn(async move {
             let mut tx = store.begin().await?;
-            let select = format!("SELECT version FROM items WHERE id = 1{}", store.backend().lock_suffix());
+            let select = format!(
+                "SELECT version FROM items WHERE id = 1{}",
+                store.backend().lock_suffix()
+            );
             let version: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
                 .fetch_one(&mut *tx)
                 .await?;
@@ -280,7 +335,10 @@ async fn a_stale_etag_loses_and_no_update_is_lost(db: TestDb) {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!((row.get::<i64, _>("version"), row.get::<i64, _>("hits")), (2, 1));
+    assert_eq!(
+        (row.get::<i64, _>("version"), row.get::<i64, _>("hits")),
+        (2, 1)
+    );
 }
 
 async fn keyset_pages_return_every_row_once_in_order(db: TestDb) {
@@ -300,8 +358,14 @@ async fn keyset_pages_return_every_row_once_in_order(db: TestDb) {
     }
     let tokens = PageTokens::new(b"test secret");
     let key = [
-        SortColumn { column: "priority", descending: true },
-        SortColumn { column: "id", descending: false },
+        SortColumn {
+            column: "priority",
+            descending: true,
+        },
+        SortColumn {
+            column: "id",
+            descending: false,
+        },
     ];
     let query = "tickets||priority desc";
     let mut seen = Vec::new();
@@ -316,7 +380,10 @@ async fn keyset_pages_return_every_row_once_in_order(db: TestDb) {
         }
         page::push_order_by(&mut sql, &key);
         sql.push(" LIMIT ").push_bind(51_i64);
-        let mut rows = itsm_store::db::query(&sql).fetch_all(store.pool()).await.unwrap();
+        let mut rows = itsm_store::db::query(&sql)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
         let more = rows.len() > 50;
         rows.truncate(50);
         for row in &rows {
@@ -340,5 +407,8 @@ async fn keyset_pages_return_every_row_once_in_order(db: TestDb) {
     assert_eq!(seen, expected, "in order");
     let unique: BTreeSet<_> = seen.iter().map(|(_, id)| *id).collect();
     assert_eq!(unique.len(), seen.len(), "no row twice");
-    assert!((1..=257).all(|id| unique.contains(&id)), "every original row");
+    assert!(
+        (1..=257).all(|id| unique.contains(&id)),
+        "every original row"
+    );
 }

@@ -92,7 +92,9 @@ impl Drop for TestDb {
         // not allowed: do it on a thread of its own, and wait for it so the
         // database is gone before the test process exits.
         let dropper = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
             else {
                 return;
             };

@@ -45,10 +45,12 @@ in-flight ones ITSM_SHUTDOWN_GRACE to finish."
     )]
     Serve(ServeArgs),
     /// Bring a practice's database schema up to date (ITSM_DATABASE_URL), e.g. as a Kubernetes Job
-    #[command(long_about = "Apply the practice's pending migrations to the database at \
+    #[command(
+        long_about = "Apply the practice's pending migrations to the database at \
 ITSM_DATABASE_URL and exit. Safe to run from several pods at once: on PostgreSQL the \
 migrators take turns under an advisory lock. Services also migrate at start unless \
-ITSM_MIGRATE_ON_START=false.")]
+ITSM_MIGRATE_ON_START=false."
+    )]
     Migrate(ServeArgs),
     /// List the practices and their gRPC service names
     Practices,
@@ -152,7 +154,9 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error("no data directory: pass --data-dir or set ITSM_DATA_DIR")]
     NoDataDir,
-    #[error("ITSM_DATABASE_URL is not set: say which database to migrate (postgres://... or sqlite:...)")]
+    #[error(
+        "ITSM_DATABASE_URL is not set: say which database to migrate (postgres://... or sqlite:...)"
+    )]
     NoDatabaseUrl,
     #[error("database: {0}")]
     Store(#[from] itsm_store::StoreError),

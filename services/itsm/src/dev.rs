@@ -20,7 +20,9 @@ pub async fn run(config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
     // One SQLite file per practice, as each service owns its database.
     for practice in Practice::ALL {
         let file = data_dir.join(format!("{}.db", practice.name()));
-        let db = practice.open_database(&format!("sqlite://{}", file.display())).await?;
+        let db = practice
+            .open_database(&format!("sqlite://{}", file.display()))
+            .await?;
         db.close().await;
     }
     let server = Practice::ALL

@@ -9,7 +9,11 @@ use crate::practice::Practice;
 pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> {
     // Services do not keep the pool yet; connecting here still proves the
     // database is reachable and the schema current before taking traffic.
-    if let Some(url) = config.database_url.as_ref().filter(|_| config.migrate_on_start) {
+    if let Some(url) = config
+        .database_url
+        .as_ref()
+        .filter(|_| config.migrate_on_start)
+    {
         practice.open_database(url.expose()).await?.close().await;
         tracing::info!(practice = practice.name(), "database schema is up to date");
     }

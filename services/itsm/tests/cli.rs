@@ -209,7 +209,15 @@ async fn dev_serves_every_practice_with_health_and_reflection() {
     let addr = grpc_line.split_whitespace().nth(1).unwrap().to_owned();
     let channel = connect(&addr).await;
     println!("itsm dev answered after {:?}", started.elapsed());
-    for practice in ["incidents", "problems", "changes", "requests", "cmdb", "sla", "knowledge"] {
+    for practice in [
+        "incidents",
+        "problems",
+        "changes",
+        "requests",
+        "cmdb",
+        "sla",
+        "knowledge",
+    ] {
         let file = data_dir.join(format!("{practice}.db"));
         assert!(file.is_file(), "{} is created and migrated", file.display());
     }
@@ -338,7 +346,10 @@ async fn health_command_reports_serving_and_fails_when_nothing_listens() {
 async fn migrate_brings_a_practice_database_up_to_date_and_needs_a_url() {
     let (code, _, stderr) = output(itsm().args(["migrate", "incidents"])).await;
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"), "{stderr}");
+    assert!(
+        stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"),
+        "{stderr}"
+    );
 
     let db = itsm_testkit::TestDb::postgres().await;
     for _ in 0..2 {
@@ -366,5 +377,8 @@ async fn migrate_brings_a_practice_database_up_to_date_and_needs_a_url() {
     )
     .await;
     assert_eq!(code, 1);
-    assert!(stderr.starts_with("itsm: database: cannot connect to Postgres"), "{stderr}");
+    assert!(
+        stderr.starts_with("itsm: database: cannot connect to Postgres"),
+        "{stderr}"
+    );
 }

@@ -45,6 +45,8 @@ impl Default for MemoryBusConfig {
 #[derive(Debug, Default)]
 pub struct MemoryBus {
     config: MemoryBusConfig,
+    /// Messages live as long as this value: a new bus is a new incarnation.
+    incarnation: String,
     // A std mutex: it is never held across an await, and every critical
     // section is a few map operations.
     streams: Mutex<HashMap<String, Stream>>,
@@ -56,6 +58,9 @@ struct Stream {
     /// The number of `messages[0]`; numbers below it were dropped.
     first: u64,
     groups: HashMap<String, Group>,
+    /// Dead letters by group; like the Redis dead-letter streams, they do not
+    /// depend on the group existing.
+    dead: HashMap<String, VecDeque<DeadLetter>>,
     notify: Arc<Notify>,
 }
 
@@ -64,7 +69,6 @@ struct Group {
     /// The next number the group has not seen.
     next: u64,
     pending: BTreeMap<u64, Pending>,
-    dead: VecDeque<DeadLetter>,
 }
 
 #[derive(Debug)]
@@ -78,6 +82,7 @@ impl MemoryBus {
     pub fn new(config: MemoryBusConfig) -> Self {
         Self {
             config,
+            incarnation: uuid::Uuid::new_v4().to_string(),
             streams: Mutex::default(),
         }
     }
@@ -111,7 +116,6 @@ impl Stream {
         self.groups.entry(name.to_owned()).or_insert_with(|| Group {
             next: first,
             pending: BTreeMap::new(),
-            dead: VecDeque::new(),
         })
     }
 
@@ -205,7 +209,7 @@ impl Stream {
         let g = self.groups.get(group)?;
         g.pending
             .values()
-            .map(|p| p.delivered_at + claim_timeout)
+            .filter_map(|p| p.delivered_at.checked_add(claim_timeout))
             .min()
     }
 }
@@ -264,7 +268,7 @@ impl EventBus for MemoryBus {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + wait;
+        let deadline = super::deadline_after(wait);
         let claim_timeout = self.config.claim_timeout;
         let notify = self
             .lock()
@@ -307,12 +311,15 @@ impl EventBus for MemoryBus {
             .iter()
             .map(|id| parse_id(id))
             .collect::<Result<Vec<_>, _>>()?;
+        // Like Redis: acknowledging for a group or stream that does not exist
+        // (any more) acknowledges nothing, and is not an error.
         let mut streams = self.lock();
-        let s = streams
-            .get_mut(stream)
-            .filter(|s| s.groups.contains_key(group))
-            .ok_or_else(|| Self::no_group(stream, group))?;
-        let g = s.group(group);
+        let Some(s) = streams.get_mut(stream) else {
+            return Ok(());
+        };
+        let Some(g) = s.groups.get_mut(group) else {
+            return Ok(());
+        };
         let acked = seqs
             .iter()
             .filter(|seq| g.pending.remove(seq).is_some())
@@ -331,22 +338,21 @@ impl EventBus for MemoryBus {
         let seq = parse_id(&delivery.delivery_id)?;
         let stream = delivery.stream.as_str();
         let mut streams = self.lock();
-        let s = streams
-            .get_mut(stream)
-            .filter(|s| s.groups.contains_key(group))
-            .ok_or_else(|| Self::no_group(stream, group))?;
-        let g = s.group(group);
-        g.dead.push_back(DeadLetter {
+        let s = streams.entry(stream.to_owned()).or_default();
+        let dead = s.dead.entry(group.to_owned()).or_default();
+        dead.push_back(DeadLetter {
             group: group.to_owned(),
             message: delivery.message.clone(),
             error: error.to_owned(),
             attempts: delivery.attempt,
             time_unix_ms: crate::now_unix_ms(),
         });
-        while g.dead.len() > self.config.dead_letter_max_len.max(1) {
-            g.dead.pop_front();
+        while dead.len() > self.config.dead_letter_max_len.max(1) {
+            dead.pop_front();
         }
-        g.pending.remove(&seq);
+        if let Some(g) = s.groups.get_mut(group) {
+            g.pending.remove(&seq);
+        }
         s.drop_acknowledged();
         metrics::dead_lettered(stream, group);
         Ok(())
@@ -360,9 +366,9 @@ impl EventBus for MemoryBus {
     ) -> Result<Vec<DeadLetter>, BusError> {
         // Like reading a Redis stream that does not exist: nothing, not an error.
         let streams = self.lock();
-        let dead = streams.get(stream).and_then(|s| s.groups.get(group));
-        Ok(dead.map_or_else(Vec::new, |g| {
-            g.dead.iter().rev().take(limit).cloned().collect()
+        let dead = streams.get(stream).and_then(|s| s.dead.get(group));
+        Ok(dead.map_or_else(Vec::new, |dead| {
+            dead.iter().rev().take(limit).cloned().collect()
         }))
     }
 
@@ -377,5 +383,9 @@ impl EventBus for MemoryBus {
             .ok_or_else(|| Self::no_group(stream, group))?;
         let undelivered = s.end().saturating_sub(g.next.max(s.first));
         Ok(g.pending.len() as u64 + undelivered)
+    }
+
+    async fn incarnation(&self) -> Result<String, BusError> {
+        Ok(self.incarnation.clone())
     }
 }

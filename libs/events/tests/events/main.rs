@@ -8,6 +8,7 @@
 
 mod bus_suite;
 mod cache_suite;
+mod delivery;
 mod outage;
 mod support;
 mod throughput;

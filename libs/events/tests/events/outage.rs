@@ -96,3 +96,46 @@ async fn redis_outage_fails_fast_and_recovers() {
     })
     .await;
 }
+
+/// A Redis that accepts connections and never answers (a hung server, or a
+/// network that drops packets): calls time out instead of hanging.
+#[tokio::test]
+async fn silent_redis_times_out_instead_of_hanging() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let accepting = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let bus = RedisBus::open(&url, RedisBusConfig::default())
+        .await
+        .unwrap();
+    let cache = RedisCache::open(&url, RedisCacheConfig::default())
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let error = bus.publish(&[message("incidents", 1)]).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3500), "publish took {took:?}");
+    assert!(error.is_unavailable(), "{error}");
+
+    let started = Instant::now();
+    let error = bus
+        .receive("incidents", "g", "a", 10, Duration::ZERO)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3500), "receive took {took:?}");
+    assert!(error.is_unavailable(), "{error}");
+
+    let started = Instant::now();
+    assert_eq!(cache.get("k").await, None);
+    cache.set("k", b"v", Duration::from_secs(60)).await;
+    assert_eq!(cache.get("k").await, None);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "cache took {took:?}");
+    accepting.abort();
+}

@@ -1,0 +1,249 @@
+//! Idempotent consumers: the effect of an event happens once, however often
+//! the bus delivers it.
+//!
+//! For each delivery the consumer opens a transaction, records the event id
+//! for its group (a second delivery of the same event finds it and is only
+//! acknowledged), runs the handler in the same transaction, commits, and only
+//! then acknowledges. A crash anywhere before the commit leaves nothing behind
+//! and the bus delivers the event again; a crash after it, and the redelivery
+//! is recognised. A failing handler is retried with backoff; an event that
+//! still fails, or cannot be decoded, goes to the group's dead-letter stream
+//! with the error, where it stays visible.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use itsm_proto::itsm::events::v1::Event;
+use itsm_store::{Db, StoreError, Tx};
+use prost::Message as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Delivery, EventBus};
+use crate::error::BusError;
+use crate::metrics;
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth trying again (a dependency was down, a lock timed out).
+    #[error("{0}")]
+    Retryable(String),
+    /// Will fail the same way every time: dead-letter it at once.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        Self::Retryable(error.to_string())
+    }
+}
+
+/// What a consumer does with each event.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// Applies `event` inside `tx`. The consumer commits the transaction,
+    /// together with the record that the event was processed, when this
+    /// returns `Ok`, and rolls it back otherwise.
+    async fn handle(&self, tx: &mut Tx, event: &Event) -> Result<(), HandlerError>;
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// The consumer group: one per (service, purpose), e.g. `sla.ticket-clocks`.
+    pub group: String,
+    /// This replica's name within the group.
+    pub consumer: String,
+    /// The streams to read, e.g. `["incidents"]`.
+    pub streams: Vec<String>,
+    pub batch_size: usize,
+    /// How long one receive waits for messages.
+    pub wait: Duration,
+    /// Tries per delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    /// First pause between tries; doubles each time.
+    pub backoff: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn new(group: &str, streams: &[&str]) -> Self {
+        Self {
+            group: group.to_owned(),
+            consumer: format!("consumer-{}", uuid::Uuid::new_v4().simple()),
+            streams: streams.iter().map(|s| (*s).to_owned()).collect(),
+            batch_size: 100,
+            wait: Duration::from_millis(500),
+            max_attempts: 5,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// What happened to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler's effect was committed.
+    Applied,
+    /// The event had been processed before; only acknowledged.
+    Duplicate,
+    /// Moved to the dead-letter stream.
+    DeadLettered,
+}
+
+/// Reads a group's streams and applies each event once.
+pub struct Consumer {
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    handler: Arc<dyn Handler>,
+    config: ConsumerConfig,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    pub fn new(
+        db: Db,
+        bus: Arc<dyn EventBus>,
+        handler: Arc<dyn Handler>,
+        config: ConsumerConfig,
+    ) -> Self {
+        Self {
+            db,
+            bus,
+            handler,
+            config,
+        }
+    }
+
+    /// Receives one batch from each stream and processes it; returns what
+    /// happened to each delivery.
+    pub async fn poll_once(&self, wait: Duration) -> Result<Vec<Outcome>, BusError> {
+        let mut outcomes = Vec::new();
+        for stream in &self.config.streams {
+            self.bus.ensure_group(stream, &self.config.group).await?;
+            let deliveries = self
+                .bus
+                .receive(
+                    stream,
+                    &self.config.group,
+                    &self.config.consumer,
+                    self.config.batch_size,
+                    wait,
+                )
+                .await?;
+            for delivery in deliveries {
+                outcomes.push(self.process(&delivery).await?);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Consumes until `cancel` fires. Bus errors (Redis down) are retried with backoff.
+    pub async fn run(self, cancel: CancellationToken) {
+        let mut backoff = self.config.backoff;
+        while !cancel.is_cancelled() {
+            let polled = tokio::select! {
+                () = cancel.cancelled() => break,
+                polled = self.poll_once(self.config.wait) => polled,
+            };
+            match polled {
+                Ok(_) => backoff = self.config.backoff,
+                Err(error) => {
+                    tracing::warn!(group = %self.config.group, %error, retry_in = ?backoff, "consumer cannot read the bus");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Applies one delivery (retrying the handler), then acknowledges it or
+    /// dead-letters it.
+    pub async fn process(&self, delivery: &Delivery) -> Result<Outcome, BusError> {
+        let group = &self.config.group;
+        let event = match Event::decode(delivery.message.payload.as_slice()) {
+            Ok(event) => event,
+            Err(error) => {
+                let reason = format!("not an itsm.events.v1.Event: {error}");
+                return self.dead_letter(delivery, &reason).await;
+            }
+        };
+        let mut pause = self.config.backoff;
+        let mut attempt = 1;
+        loop {
+            match self.apply(&event).await {
+                Ok(outcome) => {
+                    self.bus
+                        .ack(
+                            &delivery.stream,
+                            group,
+                            std::slice::from_ref(&delivery.delivery_id),
+                        )
+                        .await?;
+                    return Ok(outcome);
+                }
+                Err(HandlerError::Permanent(reason)) => {
+                    return self.dead_letter(delivery, &reason).await;
+                }
+                Err(HandlerError::Retryable(reason)) if attempt >= self.config.max_attempts => {
+                    return self.dead_letter(delivery, &reason).await;
+                }
+                Err(HandlerError::Retryable(reason)) => {
+                    metrics::consumer_retry(&delivery.stream, group);
+                    tracing::warn!(%group, event = %event.id, attempt, %reason, "event handler failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One try: record the id and run the handler in one transaction.
+    async fn apply(&self, event: &Event) -> Result<Outcome, HandlerError> {
+        let mut tx = self.db.begin().await?;
+        let first_time = sqlx::query(
+            "INSERT INTO processed_events (consumer_group, event_id, processed_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer_group, event_id) DO NOTHING",
+        )
+        .bind(&self.config.group)
+        .bind(&event.id)
+        .bind(itsm_store::now_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Outcome::Applied)
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<Outcome, BusError> {
+        tracing::error!(
+            group = %self.config.group,
+            stream = %delivery.stream,
+            event = %delivery.message.id,
+            %reason,
+            "event moved to the dead-letter stream"
+        );
+        self.bus
+            .dead_letter(&self.config.group, delivery, reason)
+            .await?;
+        Ok(Outcome::DeadLettered)
+    }
+}

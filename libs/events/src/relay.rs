@@ -1,0 +1,208 @@
+//! The outbox relay: publishes each service's outbox to the bus, in order.
+//!
+//! One replica relays at a time, under a lease in the service's database, so
+//! events of one resource are published in the order they were committed. A
+//! publish that fails (Redis down) leaves the rows unsent and is retried with
+//! backoff: writes keep succeeding meanwhile, and every event is delivered once
+//! the bus is back. A relay that dies between publishing and marking rows sent
+//! publishes them again; consumers drop the duplicates by event id.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use itsm_store::{Db, StoreError, lease, outbox};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{EventBus, Message};
+use crate::error::BusError;
+use crate::metrics;
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows read and published per round trip.
+    pub batch_size: usize,
+    /// How often to look for rows when nothing woke the relay (rows written
+    /// by other replicas of the service wake nobody here).
+    pub poll_interval: Duration,
+    /// How long the lease lasts; it is renewed every third of that.
+    pub lease_ttl: Duration,
+    /// Longest pause between retries while the bus is down.
+    pub max_backoff: Duration,
+    /// This replica's name on the lease (host and process make a good one).
+    pub holder: String,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(200),
+            lease_ttl: Duration::from_secs(15),
+            max_backoff: Duration::from_secs(5),
+            holder: format!("relay-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+/// Why a relay round failed; the rows stay unsent and are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("reading or marking the outbox failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("publishing to the bus failed: {0}")]
+    Bus(#[from] BusError),
+}
+
+/// Publishes one database's outbox to a bus.
+#[derive(Debug, Clone)]
+pub struct OutboxRelay {
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+}
+
+const LEASE: &str = "outbox-relay";
+/// The bus incarnation the outbox was last published to (platform_state).
+const INCARNATION: &str = "outbox-relay.bus-incarnation";
+
+impl OutboxRelay {
+    pub fn new(db: Db, bus: Arc<dyn EventBus>, config: RelayConfig) -> Self {
+        Self {
+            db,
+            bus,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notify this after committing a change, so its event goes out now rather
+    /// than at the next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Publishes up to one batch of unsent rows and marks them sent; returns
+    /// how many. Does not take the lease: [`OutboxRelay::run`] does.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let limit = i64::try_from(self.config.batch_size).unwrap_or(i64::MAX);
+        let rows = outbox::select_unsent(&mut conn, limit).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Checked per batch, before publishing: a bus that lost its data gets
+        // the retained outbox again, in order, ahead of new events.
+        let incarnation = self.bus.incarnation().await?;
+        let known = outbox::get_state(&mut conn, INCARNATION).await?;
+        if known.as_deref() != Some(incarnation.as_str()) {
+            if known.is_some() {
+                let requeued = outbox::requeue_sent_since(&mut conn, 0).await?;
+                metrics::requeued(requeued);
+                tracing::warn!(
+                    requeued,
+                    "the event bus lost its data (Redis restarted empty?); republishing the retained outbox, consumers skip what they already applied"
+                );
+            }
+            outbox::set_state(&mut conn, INCARNATION, &incarnation).await?;
+            if known.is_some() {
+                return Box::pin(self.relay_once()).await;
+            }
+        }
+        let messages: Vec<Message> = rows
+            .iter()
+            .map(|row| Message {
+                id: row.event_id.clone(),
+                stream: row.stream.clone(),
+                key: row.subject.clone(),
+                payload: row.payload.clone(),
+            })
+            .collect();
+        self.bus.publish(&messages).await?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let now = itsm_store::now_micros();
+        outbox::mark_sent(&mut conn, &ids, now).await?;
+        metrics::relayed(&rows, now);
+        Ok(rows.len())
+    }
+
+    /// Relays until `cancel` fires: holds the lease (or waits for it), drains
+    /// the outbox in batches, sleeps until woken or the poll interval passes.
+    pub async fn run(self, cancel: CancellationToken) {
+        let renew_every = self.config.lease_ttl / 3;
+        let mut renewed: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(50);
+        while !cancel.is_cancelled() {
+            if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
+                match self.acquire_lease().await {
+                    Ok(true) => renewed = Some(Instant::now()),
+                    Ok(false) => {
+                        renewed = None;
+                        if sleep_or_cancel(&cancel, renew_every, None).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "outbox relay cannot take its lease; retrying");
+                        renewed = None;
+                        if sleep_or_cancel(&cancel, backoff, None).await {
+                            break;
+                        }
+                        backoff = (backoff * 2).min(self.config.max_backoff);
+                        continue;
+                    }
+                }
+            }
+            match self.relay_once().await {
+                Ok(n) if n == self.config.batch_size => {
+                    backoff = Duration::from_millis(50);
+                }
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    if sleep_or_cancel(&cancel, self.config.poll_interval, Some(&self.wake)).await {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "outbox relay round failed; events stay queued");
+                    if sleep_or_cancel(&cancel, backoff, None).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+        if renewed.is_some()
+            && let Ok(mut conn) = self.db.pool().acquire().await
+        {
+            let _ = lease::release(&mut conn, LEASE, &self.config.holder).await;
+        }
+    }
+
+    async fn acquire_lease(&self) -> Result<bool, StoreError> {
+        let mut conn = self.db.pool().acquire().await?;
+        lease::try_acquire(&mut conn, LEASE, &self.config.holder, self.config.lease_ttl).await
+    }
+}
+
+/// Sleeps for `duration`, or until woken; true when cancelled.
+async fn sleep_or_cancel(
+    cancel: &CancellationToken,
+    duration: Duration,
+    wake: Option<&Notify>,
+) -> bool {
+    let woken = async {
+        match wake {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = cancel.cancelled() => true,
+        () = tokio::time::sleep(duration) => false,
+        () = woken => false,
+    }
+}

@@ -1,0 +1,48 @@
+//! `itsm-bench`: measures the platform on this machine and prints figures
+//! beside a reference measured in the same run (pgbench for the database).
+//!
+//! ```sh
+//! cargo run --release -p itsm-bench -- store     # inserts vs pgbench, keyset pages over 1M rows
+//! cargo run --release -p itsm-bench -- relay     # outbox -> Redis Streams throughput
+//! cargo run --release -p itsm-bench -- all
+//! ```
+//! PostgreSQL from `ITSM_BENCH_DATABASE_URL` (default the test server), Redis
+//! from `ITSM_BENCH_REDIS_URL`. Each run uses a database and key prefix of its
+//! own and removes them afterwards.
+
+mod pg;
+mod relay;
+mod store;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "itsm-bench", about = "Benchmarks that print figures")]
+struct Cli {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum What {
+    /// Insert (row + audit + outbox) against pgbench, and keyset pages over 1M rows
+    Store(store::Args),
+    /// Outbox relay throughput into Redis Streams
+    Relay(relay::Args),
+    /// Everything, with default sizes
+    All,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    match cli.what {
+        What::Store(args) => store::run(args).await?,
+        What::Relay(args) => relay::run(args).await?,
+        What::All => {
+            store::run(store::Args::default()).await?;
+            relay::run(relay::Args::default()).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! A throwaway PostgreSQL database for one benchmark run.
+
+use sqlx::{Connection, Executor, PgConnection};
+
+pub fn admin_url() -> String {
+    std::env::var("ITSM_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for the run and dropped by [`BenchDb::drop_now`].
+#[derive(Debug)]
+pub struct BenchDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl BenchDb {
+    pub async fn create() -> Result<Self, sqlx::Error> {
+        let admin = admin_url();
+        let name = format!("itsm_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await?;
+        conn.close().await?;
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+
+    pub async fn drop_now(self) -> Result<(), sqlx::Error> {
+        let mut conn = PgConnection::connect(&admin_url()).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .await?;
+        conn.close().await
+    }
+}
+
+/// Latency percentiles of a sample, in milliseconds.
+pub fn percentiles(mut micros: Vec<u64>) -> (f64, f64, f64) {
+    micros.sort_unstable();
+    let at = |p: f64| {
+        let index = ((micros.len() as f64 - 1.0) * p).round() as usize;
+        micros.get(index).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    (at(0.50), at(0.99), at(1.0))
+}
