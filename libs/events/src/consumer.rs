@@ -65,6 +65,9 @@ pub struct ConsumerConfig {
     pub max_attempts: u32,
     /// First pause between tries; doubles each time.
     pub backoff: Duration,
+    /// How long processed event ids are remembered: longer than any
+    /// redelivery, including the relay's republication window (24 h).
+    pub remember: Duration,
 }
 
 impl ConsumerConfig {
@@ -77,6 +80,7 @@ impl ConsumerConfig {
             wait: Duration::from_millis(500),
             max_attempts: 5,
             backoff: Duration::from_millis(100),
+            remember: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -149,7 +153,14 @@ impl Consumer {
     /// Consumes until `cancel` fires. Bus errors (Redis down) are retried with backoff.
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = self.config.backoff;
+        let mut forgot: Option<std::time::Instant> = None;
         while !cancel.is_cancelled() {
+            if forgot.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                forgot = Some(std::time::Instant::now());
+                if let Err(error) = self.forget_old().await {
+                    tracing::warn!(group = %self.config.group, %error, "cannot delete old processed event ids");
+                }
+            }
             let polled = tokio::select! {
                 () = cancel.cancelled() => break,
                 polled = self.poll_once(self.config.wait) => polled,
@@ -166,6 +177,19 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// Deletes this group's processed event ids older than `remember`.
+    pub async fn forget_old(&self) -> Result<u64, StoreError> {
+        let remember = i64::try_from(self.config.remember.as_micros()).unwrap_or(i64::MAX);
+        let result = sqlx::query(
+            "DELETE FROM processed_events WHERE consumer_group = $1 AND processed_at < $2",
+        )
+        .bind(&self.config.group)
+        .bind(itsm_store::now_micros().saturating_sub(remember))
+        .execute(self.db.pool())
+        .await?;
+        Ok(result.rows_affected())
     }
 
     /// Applies one delivery (retrying the handler), then acknowledges it or

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use itsm_store::{Db, StoreError, lease, outbox};
+use itsm_store::{Db, StoreError, idempotency, lease, outbox};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,11 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
     /// This replica's name on the lease (host and process make a good one).
     pub holder: String,
+    /// How long published rows (and create request ids) are kept: the window
+    /// republished when the bus comes back empty.
+    pub retention: Duration,
+    /// How often the lease holder deletes what is past retention.
+    pub housekeeping_every: Duration,
 }
 
 impl Default for RelayConfig {
@@ -42,6 +47,8 @@ impl Default for RelayConfig {
             lease_ttl: Duration::from_secs(15),
             max_backoff: Duration::from_secs(5),
             holder: format!("relay-{}", uuid::Uuid::new_v4().simple()),
+            retention: Duration::from_secs(24 * 3600),
+            housekeeping_every: Duration::from_secs(600),
         }
     }
 }
@@ -133,6 +140,7 @@ impl OutboxRelay {
     pub async fn run(self, cancel: CancellationToken) {
         let renew_every = self.config.lease_ttl / 3;
         let mut renewed: Option<Instant> = None;
+        let mut housekept: Option<Instant> = None;
         let mut backoff = Duration::from_millis(50);
         while !cancel.is_cancelled() {
             if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
@@ -154,6 +162,12 @@ impl OutboxRelay {
                         backoff = (backoff * 2).min(self.config.max_backoff);
                         continue;
                     }
+                }
+            }
+            if housekept.is_none_or(|at| at.elapsed() >= self.config.housekeeping_every) {
+                housekept = Some(Instant::now());
+                if let Err(error) = self.housekeeping().await {
+                    tracing::warn!(%error, "outbox housekeeping failed; will try again");
                 }
             }
             match self.relay_once().await {
@@ -180,6 +194,23 @@ impl OutboxRelay {
         {
             let _ = lease::release(&mut conn, LEASE, &self.config.holder).await;
         }
+    }
+
+    /// Deletes published rows and create request ids older than the retention.
+    pub async fn housekeeping(&self) -> Result<(), StoreError> {
+        let retention = i64::try_from(self.config.retention.as_micros()).unwrap_or(i64::MAX);
+        let before = itsm_store::now_micros().saturating_sub(retention);
+        let mut conn = self.db.pool().acquire().await?;
+        let events = outbox::purge_sent(&mut conn, before).await?;
+        let request_ids = idempotency::purge(&mut conn, before).await?;
+        if events + request_ids > 0 {
+            tracing::info!(
+                events,
+                request_ids,
+                "deleted outbox rows and request ids past retention"
+            );
+        }
+        Ok(())
     }
 
     async fn acquire_lease(&self) -> Result<bool, StoreError> {

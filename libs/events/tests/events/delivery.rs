@@ -139,6 +139,23 @@ async fn the_relay_publishes_in_commit_order_and_marks_rows_sent(db: TestDb) {
     let ids: Vec<_> = deliveries.iter().map(|d| d.message.id.clone()).collect();
     assert_eq!(ids, produced, "published in commit order");
     assert_eq!(deliveries[4].message.key, "incidents/INC1");
+
+    // Housekeeping deletes published rows past retention, never unsent ones.
+    produce(&store, "incidents/INC9", 11).await;
+    let expired = OutboxRelay::new(
+        store.clone(),
+        Arc::clone(&test_bus.bus),
+        RelayConfig {
+            retention: Duration::ZERO,
+            ..RelayConfig::default()
+        },
+    );
+    expired.housekeeping().await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "only the unsent row is left");
 }
 
 async fn each_event_takes_effect_once_however_often_it_is_delivered(db: TestDb) {
