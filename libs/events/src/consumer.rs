@@ -154,7 +154,16 @@ impl Consumer {
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = self.config.backoff;
         let mut forgot: Option<std::time::Instant> = None;
+        let mut measured: Option<std::time::Instant> = None;
         while !cancel.is_cancelled() {
+            if measured.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                measured = Some(std::time::Instant::now());
+                for stream in &self.config.streams {
+                    // Before the group exists there is no lag to report.
+                    let _ =
+                        metrics::record_lag(self.bus.as_ref(), stream, &self.config.group).await;
+                }
+            }
             if forgot.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
                 forgot = Some(std::time::Instant::now());
                 if let Err(error) = self.forget_old().await {

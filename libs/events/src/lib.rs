@@ -6,7 +6,8 @@
 //! - [`cache`]: the [`Cache`] trait, where an outage is a miss, with
 //!   [`RedisCache`] and [`MemoryCache`], and [`get_or_load`].
 //! - [`relay`]: the outbox relay, publishing each service's outbox in order.
-//! - [`consumer`]: idempotent consumers, applying each event once.
+//! - [`consumer`]: idempotent consumers, applying each event once;
+//!   [`invalidate`], a consumer handler that deletes the cache keys an event made stale.
 //! - [`metrics`]: every metric name this crate records, in one place.
 //!
 //! The bus and the cache know nothing of the database or of the event
@@ -18,6 +19,7 @@ pub mod cache;
 mod connection;
 pub mod consumer;
 pub mod error;
+pub mod invalidate;
 pub mod metrics;
 pub mod relay;
 
@@ -27,6 +29,7 @@ pub use bus::{
 pub use cache::{Cache, MemoryCache, RedisCache, RedisCacheConfig, get_or_load};
 pub use consumer::{Consumer, ConsumerConfig, Handler, HandlerError, Outcome};
 pub use error::BusError;
+pub use invalidate::InvalidateOnEvents;
 pub use relay::{OutboxRelay, RelayConfig, RelayError};
 
 /// Now, in milliseconds since the Unix epoch: how dead letters record time.

@@ -35,6 +35,8 @@ pub const CACHE_ERRORS: &str = "itsm_cache_errors_total";
 pub const OUTBOX_RELAYED: &str = "itsm_outbox_relayed_total";
 /// Histogram `{stream}`: seconds from a change's commit to its event's publication.
 pub const OUTBOX_LAG: &str = "itsm_outbox_lag_seconds";
+/// Gauge: outbox rows waiting to be published (set by the relay's lease holder).
+pub const OUTBOX_BACKLOG: &str = "itsm_outbox_backlog";
 /// Counter: outbox rows requeued because the bus lost its data.
 pub const OUTBOX_REQUEUED: &str = "itsm_outbox_requeued_total";
 /// Counter `{stream, group}`: handler failures that were retried.
@@ -132,6 +134,11 @@ pub(crate) fn relayed(rows: &[itsm_store::outbox::OutboxRow], now_micros: i64) {
         let seconds = (now_micros - row.created_at).max(0) as f64 / 1_000_000.0;
         histogram!(OUTBOX_LAG, LABEL_STREAM => row.stream.clone()).record(seconds);
     }
+}
+
+pub(crate) fn backlog(rows: i64) {
+    #[allow(clippy::cast_precision_loss)] // a backlog beyond 2^53 is not a concern
+    gauge!(OUTBOX_BACKLOG).set(rows as f64);
 }
 
 pub(crate) fn requeued(count: u64) {

@@ -35,7 +35,8 @@ pub struct RelayConfig {
     /// How long published rows (and create request ids) are kept: the window
     /// republished when the bus comes back empty.
     pub retention: Duration,
-    /// How often the lease holder deletes what is past retention.
+    /// How often the lease holder deletes what is past retention (and
+    /// measures the backlog).
     pub housekeeping_every: Duration,
 }
 
@@ -48,7 +49,7 @@ impl Default for RelayConfig {
             max_backoff: Duration::from_secs(5),
             holder: format!("relay-{}", uuid::Uuid::new_v4().simple()),
             retention: Duration::from_secs(24 * 3600),
-            housekeeping_every: Duration::from_secs(600),
+            housekeeping_every: Duration::from_secs(60),
         }
     }
 }
@@ -196,11 +197,14 @@ impl OutboxRelay {
         }
     }
 
-    /// Deletes published rows and create request ids older than the retention.
+    /// Sets the backlog gauge and deletes published rows and create request
+    /// ids older than the retention.
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         let retention = i64::try_from(self.config.retention.as_micros()).unwrap_or(i64::MAX);
         let before = itsm_store::now_micros().saturating_sub(retention);
         let mut conn = self.db.pool().acquire().await?;
+        let (waiting, _) = outbox::backlog(&mut conn).await?;
+        metrics::backlog(waiting);
         let events = outbox::purge_sent(&mut conn, before).await?;
         let request_ids = idempotency::purge(&mut conn, before).await?;
         if events + request_ids > 0 {

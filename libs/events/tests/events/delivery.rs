@@ -361,3 +361,43 @@ async fn events_survive_redis_dying_and_coming_back_empty(db: TestDb) {
     relaying.await.unwrap();
     consuming.await.unwrap();
 }
+
+backend_tests!(cache_entries_are_invalidated_by_the_owners_events);
+
+async fn cache_entries_are_invalidated_by_the_owners_events(db: TestDb) {
+    use itsm_events::{Cache, InvalidateOnEvents, MemoryCache};
+    let store = database(&db).await;
+    let test_bus = Backend::Memory.bus(Duration::from_secs(30)).await;
+    let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new(100));
+    cache.set("cis/7", b"stale", Duration::from_secs(60)).await;
+    cache.set("cis/8", b"fresh", Duration::from_secs(60)).await;
+
+    produce(&store, "cis/7", 2).await;
+    OutboxRelay::new(
+        store.clone(),
+        Arc::clone(&test_bus.bus),
+        RelayConfig::default(),
+    )
+    .relay_once()
+    .await
+    .unwrap();
+    let handler = InvalidateOnEvents::new(Arc::clone(&cache), |event| vec![event.subject.clone()]);
+    let mut config = ConsumerConfig::new("cache.invalidation", &["incidents"]);
+    config.wait = Duration::from_millis(10);
+    let consumer = Consumer::new(
+        store.clone(),
+        Arc::clone(&test_bus.bus),
+        Arc::new(handler),
+        config,
+    );
+    assert_eq!(
+        consumer.poll_once(Duration::from_millis(10)).await.unwrap(),
+        [Outcome::Applied]
+    );
+    assert_eq!(cache.get("cis/7").await, None, "the changed entry is gone");
+    assert_eq!(
+        cache.get("cis/8").await.as_deref(),
+        Some(&b"fresh"[..]),
+        "others stay"
+    );
+}
