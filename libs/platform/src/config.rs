@@ -85,6 +85,22 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Where `itsm dev` keeps its data.
     pub data_dir: Option<PathBuf>,
+    /// Bearer tokens must name this issuer (`auth_issuer`).
+    pub auth_issuer: String,
+    /// ... and include this audience (`auth_audience`).
+    pub auth_audience: String,
+    /// JWKS file path or http(s) URL with the identity provider's keys (`auth_jwks`).
+    pub auth_jwks: Option<String>,
+    /// HS256 secret for development tokens (`auth_hs256_secret`); at least 32 characters.
+    pub auth_hs256_secret: Option<Secret>,
+    /// Tolerated clock difference for exp/nbf (`auth_clock_skew`).
+    pub auth_clock_skew: Duration,
+    /// The claim holding role names (`auth_roles_claim`).
+    pub auth_roles_claim: String,
+    /// The claim holding group names (`auth_groups_claim`).
+    pub auth_groups_claim: String,
+    /// The identity service, which verifies API keys (`identity_addr`, e.g. http://identity:50051).
+    pub identity_addr: Option<String>,
 }
 
 impl Config {
@@ -105,6 +121,14 @@ impl Config {
             migrate_on_start: true,
             redis_url: None,
             data_dir: None,
+            auth_issuer: "itsm".to_owned(),
+            auth_audience: "itsm".to_owned(),
+            auth_jwks: None,
+            auth_hs256_secret: None,
+            auth_clock_skew: Duration::from_secs(60),
+            auth_roles_claim: "roles".to_owned(),
+            auth_groups_claim: "groups".to_owned(),
+            identity_addr: None,
         }
     }
 
@@ -174,6 +198,34 @@ impl Config {
             data_dir: sources
                 .get("data_dir", "a directory path", parse_path)?
                 .or(d.data_dir),
+            auth_issuer: sources
+                .get("auth_issuer", "the issuer tokens must name", parse_nonempty)?
+                .unwrap_or(d.auth_issuer),
+            auth_audience: sources
+                .get("auth_audience", "the audience tokens must include", parse_nonempty)?
+                .unwrap_or(d.auth_audience),
+            auth_jwks: sources
+                .get("auth_jwks", "a JWKS file path or an http(s):// URL", parse_nonempty)?
+                .or(d.auth_jwks),
+            auth_hs256_secret: sources
+                .get_secret("auth_hs256_secret", "a secret of at least 32 characters", |raw| {
+                    (raw.len() >= 32).then(|| Secret::new(raw))
+                })?
+                .or(d.auth_hs256_secret),
+            auth_clock_skew: sources
+                .get("auth_clock_skew", "a duration such as 60s", parse_duration)?
+                .unwrap_or(d.auth_clock_skew),
+            auth_roles_claim: sources
+                .get("auth_roles_claim", "a claim name such as roles", parse_nonempty)?
+                .unwrap_or(d.auth_roles_claim),
+            auth_groups_claim: sources
+                .get("auth_groups_claim", "a claim name such as groups", parse_nonempty)?
+                .unwrap_or(d.auth_groups_claim),
+            identity_addr: sources
+                .get("identity_addr", "an http:// or https:// address such as http://identity:50051", |raw| {
+                    (raw.starts_with("http://") || raw.starts_with("https://")).then(|| raw.to_owned())
+                })?
+                .or(d.identity_addr),
         };
         sources.reject_unknown_file_keys(KNOWN_KEYS)?;
         Ok(config)
@@ -192,6 +244,14 @@ const KNOWN_KEYS: &[&str] = &[
     "migrate_on_start",
     "redis_url",
     "data_dir",
+    "auth_issuer",
+    "auth_audience",
+    "auth_jwks",
+    "auth_hs256_secret",
+    "auth_clock_skew",
+    "auth_roles_claim",
+    "auth_groups_claim",
+    "identity_addr",
 ];
 
 /// Why the configuration was refused. Its `Display` is the one line printed before exit code 2.
@@ -365,6 +425,10 @@ fn parse_log_filter(raw: &str) -> Option<String> {
     tracing_subscriber::EnvFilter::try_new(raw)
         .ok()
         .map(|_| raw.to_owned())
+}
+
+fn parse_nonempty(raw: &str) -> Option<String> {
+    (!raw.is_empty()).then(|| raw.to_owned())
 }
 
 fn parse_bool(raw: &str) -> Option<bool> {

@@ -56,6 +56,40 @@ ITSM_MIGRATE_ON_START=false."
     Practices,
     /// Ask a running service whether it is SERVING (exit 0) or not (exit 1)
     Health(HealthArgs),
+    /// Mint a development token for given roles (signed with the `itsm dev` key or ITSM_AUTH_HS256_SECRET)
+    #[command(long_about = "Print a bearer token for a subject with the given roles, signed \
+with ITSM_AUTH_HS256_SECRET or, when unset, the key `itsm dev` keeps in its data directory. \
+For development and tests; production tokens come from your identity provider.\n\n\
+Example: grpcurl -plaintext -H \"authorization: Bearer $(itsm token --role agent)\" ...")]
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// A role to grant; repeat for several (requester, agent, problem_manager, change_manager,
+    /// cab_member, catalog_admin, cmdb_admin, knowledge_author, auditor, admin, service)
+    #[arg(long = "role", value_name = "ROLE", required = true)]
+    roles: Vec<String>,
+
+    /// The subject (user id) the token names
+    #[arg(long, default_value = "dev-user")]
+    subject: String,
+
+    /// The display name [default: the subject]
+    #[arg(long)]
+    name: Option<String>,
+
+    /// A group the subject belongs to; repeat for several
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+
+    /// How long the token is valid
+    #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+    ttl: std::time::Duration,
+
+    /// The `itsm dev` data directory holding the signing key [default: the user's data directory]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,10 +136,30 @@ impl Cli {
                 let data_dir = args
                     .data_dir
                     .or_else(|| config.data_dir.clone())
-                    .or_else(|| dirs::data_dir().map(|dir| dir.join("itsm")))
+                    .or_else(default_data_dir)
                     .ok_or(CliError::NoDataDir)?;
                 let _telemetry = telemetry::init(&config)?;
                 crate::dev::run(config, data_dir).await.map(exit_code)
+            }
+            Command::Token(args) => {
+                let config = Config::load(Mode::Dev, self.config.as_deref())?;
+                let data_dir = args
+                    .data_dir
+                    .or_else(|| config.data_dir.clone())
+                    .or_else(default_data_dir);
+                let secret = crate::token::signing_secret(&config, data_dir)?;
+                let name = args.name.as_deref().unwrap_or(&args.subject);
+                let token = crate::token::mint(
+                    &config,
+                    &secret,
+                    &args.subject,
+                    name,
+                    &args.roles,
+                    &args.groups,
+                    args.ttl,
+                )?;
+                println!("{token}");
+                Ok(ExitCode::SUCCESS)
             }
             Command::Serve(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
@@ -117,7 +171,7 @@ impl Cli {
             Command::Migrate(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
                 let url = config.database_url.ok_or(CliError::NoDatabaseUrl)?;
-                args.practice.open_database(url.expose()).await?;
+                args.practice.open_database(url.expose(), true).await?;
                 println!("{}: schema is up to date", args.practice.name());
                 Ok(ExitCode::SUCCESS)
             }
@@ -139,6 +193,11 @@ impl Cli {
     }
 }
 
+/// `~/.local/share/itsm` and its equivalents.
+fn default_data_dir() -> Option<PathBuf> {
+    dirs::data_dir().map(|dir| dir.join("itsm"))
+}
+
 /// Exit 0 after a complete drain; 1 when calls had to be abandoned.
 fn exit_code(drain: Drain) -> ExitCode {
     match drain {
@@ -155,9 +214,21 @@ pub enum CliError {
     #[error("no data directory: pass --data-dir or set ITSM_DATA_DIR")]
     NoDataDir,
     #[error(
-        "ITSM_DATABASE_URL is not set: say which database to migrate (postgres://... or sqlite:...)"
+        "ITSM_DATABASE_URL is not set: say which database the practice keeps its data in (postgres://... or sqlite:...)"
     )]
     NoDatabaseUrl,
+    #[error(
+        "no signing key: set ITSM_AUTH_HS256_SECRET, or run `itsm dev` once (it creates one in its data directory)"
+    )]
+    NoSigningKey,
+    #[error("unknown role {0:?}; roles are: {roles}", roles = itsm_auth::roles::ALL.join(", "))]
+    UnknownRole(String),
+    #[error("{0}")]
+    AuthConfig(#[from] itsm_auth::config::AuthConfigError),
+    #[error("{0}")]
+    Policy(#[from] itsm_auth::policy::PolicyError),
+    #[error("{0}")]
+    Auth(#[from] itsm_auth::AuthError),
     #[error("database: {0}")]
     Store(#[from] itsm_store::StoreError),
     #[error("cannot create the data directory {path}: {source}")]
@@ -177,7 +248,12 @@ impl CliError {
     /// 2 for configuration mistakes (fix the config and retry), 1 for the rest.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Self::Config(_) | Self::NoDataDir | Self::NoDatabaseUrl => ExitCode::from(2),
+            Self::Config(_)
+            | Self::NoDataDir
+            | Self::NoDatabaseUrl
+            | Self::NoSigningKey
+            | Self::UnknownRole(_)
+            | Self::AuthConfig(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

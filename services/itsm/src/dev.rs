@@ -1,54 +1,88 @@
 //! `itsm dev`: the whole platform in one process, for a laptop.
 //!
 //! Every practice is served on one port (one address to remember); services
-//! that call each other use that address too. Storage is embedded under the
-//! data directory, so nothing outside this process is needed.
+//! that call each other use that address too. Each practice keeps its own
+//! SQLite file under the data directory, so nothing outside this process is
+//! needed. Calls are authenticated as in production: with tokens signed by a
+//! development key kept in the data directory (`itsm token` mints more).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
+use itsm_auth::Guard;
 use itsm_platform::config::Config;
 use itsm_platform::{Drain, GrpcServer, shutdown};
 
 use crate::cli::CliError;
 use crate::practice::Practice;
 
-pub async fn run(config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
+pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
     std::fs::create_dir_all(&data_dir).map_err(|source| CliError::DataDir {
         path: data_dir.clone(),
         source,
     })?;
-    // One SQLite file per practice, as each service owns its database.
+    if config.auth_jwks.is_none() && config.auth_hs256_secret.is_none() {
+        config.auth_hs256_secret = Some(crate::token::dev_signing_key(&data_dir)?);
+    }
+    let mut databases = Vec::new();
     for practice in Practice::ALL {
         let file = data_dir.join(format!("{}.db", practice.name()));
-        let db = practice
-            .open_database(&format!("sqlite://{}", file.display()))
-            .await?;
+        let db = practice.open_database(&format!("sqlite://{}", file.display()), true).await?;
+        databases.push((practice, db));
+    }
+    let identity = databases
+        .iter()
+        .find(|(practice, _)| *practice == Practice::Identity)
+        .map(|(_, db)| db.clone());
+    let api_keys = identity.map(|db| {
+        Arc::new(itsm_identity::LocalApiKeyVerifier::new(db)) as Arc<dyn itsm_auth::apikey::ApiKeyVerifier>
+    });
+    let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(&config, api_keys)?));
+    let mut server = GrpcServer::new(&config);
+    for (practice, db) in &databases {
+        server = practice.add_to(server, &guard, db)?;
+    }
+    let server = server.bind().await?;
+    let admin = match &config.auth_hs256_secret {
+        Some(secret) => Some(crate::token::mint(
+            &config,
+            secret,
+            "dev-admin",
+            "Dev Admin",
+            &["admin".to_owned()],
+            &[],
+            Duration::from_secs(12 * 3600),
+        )?),
+        None => None,
+    };
+    print_banner(&server.local_addr().to_string(), &data_dir, admin.as_deref());
+    let drain = server.serve(shutdown::signal()).await?;
+    for (_, db) in databases {
         db.close().await;
     }
-    let server = Practice::ALL
-        .into_iter()
-        .fold(GrpcServer::new(&config), |server, practice| {
-            practice.add_to(server)
-        });
-    let server = server.bind().await?;
-    print_banner(&server.local_addr().to_string(), &data_dir);
-    Ok(server.serve(shutdown::signal()).await?)
+    Ok(drain)
 }
 
 /// What a newcomer needs to call the platform, on stdout.
-fn print_banner(addr: &str, data_dir: &std::path::Path) {
+fn print_banner(addr: &str, data_dir: &std::path::Path, admin_token: Option<&str>) {
     println!("ITSM dev is running: every practice in this one process, embedded storage.");
     println!();
-    println!("  gRPC       {addr}  (plaintext; health and reflection on)");
+    println!("  gRPC       {addr}  (plaintext; health and reflection need no token)");
     println!("  data dir   {}", data_dir.display());
     println!();
     for practice in Practice::ALL {
         println!("  {:<10} {}", practice.name(), practice.service_name());
     }
     println!();
+    if let Some(token) = admin_token {
+        println!("Admin token (12 h; `itsm token --role agent` mints others):");
+        println!("  export ITSM_TOKEN={token}");
+        println!();
+    }
     println!("Try it:");
     println!("  grpcurl -plaintext {addr} list");
-    println!("  grpcurl -plaintext {addr} grpc.health.v1.Health/Check");
+    println!("  grpcurl -plaintext -H \"authorization: Bearer $ITSM_TOKEN\" {addr} itsm.identity.v1.IdentityService/ListApiKeys");
     println!("  grpcurl -plaintext {addr} describe itsm.incidents.v1.IncidentService");
     println!();
     println!("Methods not built yet answer UNIMPLEMENTED. Stop with Ctrl-C.");

@@ -8,6 +8,7 @@ mod dev;
 mod health;
 mod practice;
 mod serve;
+mod token;
 
 use std::process::ExitCode;
 

@@ -1,9 +1,12 @@
 //! The practices this binary can run: the one place a new practice is added.
 
+use itsm_auth::Guard;
+use itsm_auth::policy::PolicyError;
 use itsm_platform::GrpcServer;
 use itsm_store::migrate::Migrations;
+use itsm_store::{Db, StoreError};
 
-/// One ITIL practice, served by its own crate.
+/// One ITIL practice (or platform service), served by its own crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Practice {
     Incidents,
@@ -13,10 +16,12 @@ pub enum Practice {
     Cmdb,
     Sla,
     Knowledge,
+    /// API keys for service accounts (later groups and memberships).
+    Identity,
 }
 
 impl Practice {
-    pub const ALL: [Practice; 7] = [
+    pub const ALL: [Practice; 8] = [
         Self::Incidents,
         Self::Problems,
         Self::Changes,
@@ -24,6 +29,7 @@ impl Practice {
         Self::Cmdb,
         Self::Sla,
         Self::Knowledge,
+        Self::Identity,
     ];
 
     /// The name used on the command line (`itsm serve incidents`).
@@ -36,19 +42,22 @@ impl Practice {
             Self::Cmdb => "cmdb",
             Self::Sla => "sla",
             Self::Knowledge => "knowledge",
+            Self::Identity => "identity",
         }
     }
 
-    /// Adds this practice's gRPC service to a server.
-    pub fn add_to(self, server: GrpcServer) -> GrpcServer {
+    /// The fully-qualified gRPC service name (checked against the served
+    /// services by a test).
+    pub fn service_name(self) -> &'static str {
         match self {
-            Self::Incidents => server.add_service(itsm_incidents::service()),
-            Self::Problems => server.add_service(itsm_problems::service()),
-            Self::Changes => server.add_service(itsm_changes::service()),
-            Self::Requests => server.add_service(itsm_requests::service()),
-            Self::Cmdb => server.add_service(itsm_cmdb::service()),
-            Self::Sla => server.add_service(itsm_sla::service()),
-            Self::Knowledge => server.add_service(itsm_knowledge::service()),
+            Self::Incidents => "itsm.incidents.v1.IncidentService",
+            Self::Problems => "itsm.problems.v1.ProblemService",
+            Self::Changes => "itsm.changes.v1.ChangeService",
+            Self::Requests => "itsm.requests.v1.RequestService",
+            Self::Cmdb => "itsm.cmdb.v1.CmdbService",
+            Self::Sla => "itsm.sla.v1.SlaService",
+            Self::Knowledge => "itsm.knowledge.v1.KnowledgeService",
+            Self::Identity => "itsm.identity.v1.IdentityService",
         }
     }
 
@@ -62,20 +71,33 @@ impl Practice {
             Self::Cmdb => itsm_cmdb::MIGRATIONS,
             Self::Sla => itsm_sla::MIGRATIONS,
             Self::Knowledge => itsm_knowledge::MIGRATIONS,
+            Self::Identity => itsm_identity::MIGRATIONS,
         }
     }
 
-    /// Connects to the practice's database and brings its schema up to date.
-    pub async fn open_database(self, url: &str) -> Result<itsm_store::Db, itsm_store::StoreError> {
-        let db = itsm_store::Db::connect(url).await?;
-        db.migrate(self.migrations().as_ref()).await?;
+    /// Connects to the practice's database and, when `migrate`, brings its
+    /// schema up to date.
+    pub async fn open_database(self, url: &str, migrate: bool) -> Result<Db, StoreError> {
+        let db = Db::connect(url).await?;
+        if migrate {
+            db.migrate(self.migrations().as_ref()).await?;
+        }
         Ok(db)
     }
 
-    /// The fully-qualified gRPC service name, e.g. `itsm.incidents.v1.IncidentService`.
-    pub fn service_name(self) -> &'static str {
-        let config = itsm_platform::config::Config::defaults(itsm_platform::Mode::Serve);
-        let server = self.add_to(GrpcServer::new(&config));
-        server.service_names().first().copied().unwrap_or_default()
+    /// Adds the practice's service, behind the guard and its policy table.
+    pub fn add_to(self, server: GrpcServer, guard: &Guard, db: &Db) -> Result<GrpcServer, PolicyError> {
+        Ok(match self {
+            Self::Incidents => server.add_service(guard.protect(itsm_incidents::service(), itsm_incidents::POLICY)?),
+            Self::Problems => server.add_service(guard.protect(itsm_problems::service(), itsm_problems::POLICY)?),
+            Self::Changes => server.add_service(guard.protect(itsm_changes::service(), itsm_changes::POLICY)?),
+            Self::Requests => server.add_service(guard.protect(itsm_requests::service(), itsm_requests::POLICY)?),
+            Self::Cmdb => server.add_service(guard.protect(itsm_cmdb::service(), itsm_cmdb::POLICY)?),
+            Self::Sla => server.add_service(guard.protect(itsm_sla::service(), itsm_sla::POLICY)?),
+            Self::Knowledge => server.add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
+            Self::Identity => {
+                server.add_service(guard.protect(itsm_identity::service(db.clone()), itsm_identity::POLICY)?)
+            }
+        })
     }
 }

@@ -32,6 +32,24 @@ fn itsm() -> Command {
     command
 }
 
+/// `itsm serve <practice>` with what every practice needs: a database (a
+/// SQLite file of its own) and a way to authenticate callers.
+fn serve(practice: &str) -> Command {
+    let dir = std::env::temp_dir().join(format!("itsm-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("{practice}-{}.db", uuid_like()));
+    let mut command = itsm();
+    command
+        .args(["serve", practice])
+        .env("ITSM_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ITSM_AUTH_HS256_SECRET", "a test secret that is long enough!!");
+    command
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
 async fn output(command: &mut Command) -> (i32, String, String) {
     let output = command.output().await.unwrap();
     (
@@ -139,7 +157,8 @@ async fn practices_lists_each_service_name() {
         stdout.contains("cmdb       itsm.cmdb.v1.CmdbService"),
         "{stdout}"
     );
-    assert_eq!(stdout.lines().count(), 7);
+    assert!(stdout.contains("identity   itsm.identity.v1.IdentityService"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 8);
 }
 
 #[tokio::test]
@@ -179,12 +198,7 @@ async fn an_unknown_practice_is_refused_with_the_list() {
 async fn a_port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let (code, _, stderr) = output(
-        itsm()
-            .args(["serve", "incidents"])
-            .env("ITSM_GRPC_ADDR", addr.to_string()),
-    )
-    .await;
+    let (code, _, stderr) = output(serve("incidents").env("ITSM_GRPC_ADDR", addr.to_string())).await;
     assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!("port {} is already in use", addr.port())),
@@ -228,6 +242,7 @@ async fn dev_serves_every_practice_with_health_and_reflection() {
             "grpc.health.v1.Health",
             "itsm.changes.v1.ChangeService",
             "itsm.cmdb.v1.CmdbService",
+            "itsm.identity.v1.IdentityService",
             "itsm.incidents.v1.IncidentService",
             "itsm.knowledge.v1.KnowledgeService",
             "itsm.problems.v1.ProblemService",
@@ -252,8 +267,7 @@ async fn dev_serves_every_practice_with_health_and_reflection() {
 
 #[tokio::test]
 async fn serve_turns_not_serving_then_drains_and_exits_0_on_sigterm() {
-    let mut child = itsm()
-        .args(["serve", "incidents"])
+    let mut child = serve("incidents")
         .env("ITSM_GRPC_ADDR", "127.0.0.1:0")
         .env("ITSM_LOG_FORMAT", "json")
         .env("ITSM_SHUTDOWN_DELAY", "300ms")
@@ -381,4 +395,68 @@ async fn migrate_brings_a_practice_database_up_to_date_and_needs_a_url() {
         stderr.starts_with("itsm: database: cannot connect to Postgres"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_a_database_or_a_way_to_authenticate() {
+    let (code, _, stderr) = output(itsm().args(["serve", "incidents"])).await;
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"), "{stderr}");
+
+    let (code, _, stderr) = output(serve("incidents").env_remove("ITSM_AUTH_HS256_SECRET")).await;
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("itsm: no way to authenticate callers"), "{stderr}");
+
+    let (code, _, stderr) = output(serve("incidents").env("ITSM_AUTH_HS256_SECRET", "short")).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("ITSM_AUTH_HS256_SECRET: expected a secret of at least 32 characters, got [redacted]"), "{stderr}");
+}
+
+#[tokio::test]
+async fn dev_prints_an_admin_token_and_token_mints_more() {
+    use itsm_proto::itsm::identity::v1::ListApiKeysRequest;
+    use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
+
+    let data = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(itsm().args(["token", "--role", "agent", "--data-dir"]).arg(data.path())).await;
+    assert_eq!(code, 2, "no dev key yet");
+    assert!(stderr.starts_with("itsm: no signing key"), "{stderr}");
+
+    let mut child = itsm()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = wait_for_line(&mut lines, "gRPC").await.split_whitespace().nth(1).unwrap().to_owned();
+    let admin = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
+    let admin = admin.trim().trim_start_matches("export ITSM_TOKEN=").to_owned();
+    let mut client = IdentityServiceClient::new(connect(&addr).await);
+
+    let anonymous = client.list_api_keys(ListApiKeysRequest::default()).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+
+    let call = |token: &str| {
+        let mut request = tonic::Request::new(ListApiKeysRequest::default());
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    client.list_api_keys(call(&admin)).await.expect("the printed admin token works");
+
+    let (code, agent, _) = output(itsm().args(["token", "--role", "agent", "--subject", "ada", "--data-dir"]).arg(data.path())).await;
+    assert_eq!(code, 0);
+    let denied = client.list_api_keys(call(agent.trim())).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "agents may not list API keys");
+    let (code, auditor, _) = output(itsm().args(["token", "--role", "auditor", "--data-dir"]).arg(data.path())).await;
+    assert_eq!(code, 0);
+    client.list_api_keys(call(auditor.trim())).await.expect("auditors read");
+
+    let (code, _, stderr) = output(itsm().args(["token", "--role", "wizard", "--data-dir"]).arg(data.path())).await;
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("itsm: unknown role \"wizard\"; roles are: requester, agent"), "{stderr}");
+
+    sigterm(&child);
+    assert_eq!(exit_code_within(&mut child, Duration::from_secs(10)).await, 0);
 }

@@ -22,3 +22,7 @@ pub fn service() -> SlaServiceServer<SlaApi> {
 /// This practice's own schema: none yet, so its database holds only the
 /// platform tables (outbox, audit log, idempotency keys, counters).
 pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;
+
+/// Who may call which method of this service (see `policy.toml` beside
+/// `Cargo.toml`; format in `itsm_auth::policy`). Default deny.
+pub const POLICY: &str = include_str!("../policy.toml");
