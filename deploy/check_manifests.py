@@ -8,20 +8,34 @@ Prints one line per failure and exits 1 if there is any, 0 otherwise. Needs PyYA
 What it verifies:
   * every *.yaml / *.yml under k8s/ and deploy/ parses;
   * k8s/base, resolved through its kustomization.yaml files (resources and `labels`): every
-    file it names exists and every YAML file under k8s/base is used; for each of the seven
-    practices a Deployment, ClusterIP and headless Service, HPA, PDB and migration Job, with
-    the right args, gRPC probes naming the right service, config and secret wiring, security
-    context, resources, labels and selectors (the Services never select the migration pod),
-    and terminationGracePeriodSeconds above ITSM_SHUTDOWN_DELAY + ITSM_SHUTDOWN_GRACE;
-  * the itsm-config ConfigMap has every setting;
+    file it names exists and every YAML file under k8s/base is used; for each of the eight
+    services (seven practices and identity) a Deployment, ClusterIP and headless Service, HPA
+    (base bounds per service: identity 2..4), PDB and migration Job, with the right args, gRPC
+    probes naming the right service, config and secret wiring, security context, resources,
+    labels and selectors (the Services never select the migration pod), and
+    terminationGracePeriodSeconds above ITSM_SHUTDOWN_DELAY + ITSM_SHUTDOWN_GRACE;
+  * the itsm-config ConfigMap has every setting (auth issuer, audience, clock skew and
+    ITSM_IDENTITY_ADDR=http://identity:50051 included), only keys the binary knows (a typo in
+    an environment variable is silently ignored by the binary), no empty auth value, and never
+    ITSM_AUTH_HS256_SECRET (a secret); the base sets no ITSM_AUTH_JWKS (overlays do);
+  * every Deployment gets ITSM_IDENTITY_ADDR; ITSM_AUTH_HS256_SECRET, wherever it appears,
+    comes from Secret itsm-auth (key ITSM_AUTH_HS256_SECRET), never a literal; no env var is
+    listed twice in one container;
   * each overlay under k8s/overlays names files that exist and sets the `itsm` image (prod:
     a pinned tag or digest);
   * when `kustomize` or `kubectl` is on PATH (set ITSM_CHECK_RENDER=0 to skip): base and
-    overlays render, the per-practice checks hold on the result (patches and overlay config
+    overlays render, the per-service checks hold on the result (patches and overlay config
     included), HPA/PDB patches hit real fields, everything lands in one namespace, dev runs one
-    pod per practice with JSON logs, prod keeps more incidents pods than the base;
-  * deploy/compose.yaml runs `itsm serve <practice>` for all seven on host ports 50051..50057
-    with a gRPC healthcheck and its own database, which deploy/postgres/init.sql creates;
+    pod per service with JSON logs, prod keeps more incidents pods than the base; in every
+    overlay each Deployment's container has exactly one of ITSM_AUTH_JWKS /
+    ITSM_AUTH_HS256_SECRET (each migration Job at most one); prod names an issuer other than
+    the development default, its JWKS is an https:// URL or an absolute file path, and nothing
+    in prod mentions ITSM_AUTH_HS256_SECRET or Secret itsm-auth;
+  * deploy/compose.yaml runs `itsm serve <service>` for all eight on host ports 50051..50058
+    with a gRPC healthcheck and its own database, which deploy/postgres/init.sql creates; every
+    itsm container has ITSM_IDENTITY_ADDR=http://identity:50051 and exactly one of
+    ITSM_AUTH_JWKS / ITSM_AUTH_HS256_SECRET, the latter from ${ITSM_AUTH_HS256_SECRET...} with
+    a default of at least 32 characters;
   * deploy/Dockerfile has the agreed builder, runtime, user, port and entrypoint.
 """
 
@@ -45,15 +59,18 @@ K8S = REPO / "k8s"
 BASE = K8S / "base"
 DEPLOY = REPO / "deploy"
 
-# practice -> (gRPC service, HPA maxReplicas in base, compose host port)
-PRACTICES = {
-    "incidents": ("itsm.incidents.v1.IncidentService", 20, 50051),
-    "problems": ("itsm.problems.v1.ProblemService", 10, 50052),
-    "changes": ("itsm.changes.v1.ChangeService", 10, 50053),
-    "requests": ("itsm.requests.v1.RequestService", 10, 50054),
-    "cmdb": ("itsm.cmdb.v1.CmdbService", 10, 50055),
-    "sla": ("itsm.sla.v1.SlaService", 10, 50056),
-    "knowledge": ("itsm.knowledge.v1.KnowledgeService", 10, 50057),
+# service -> (gRPC service, HPA (minReplicas, maxReplicas) in base, compose host port).
+# The seven practices and the identity platform service (API keys); each runs `itsm serve <name>`
+# and `itsm migrate <name>` against a database of its own.
+SERVICES = {
+    "incidents": ("itsm.incidents.v1.IncidentService", (2, 20), 50051),
+    "problems": ("itsm.problems.v1.ProblemService", (2, 10), 50052),
+    "changes": ("itsm.changes.v1.ChangeService", (2, 10), 50053),
+    "requests": ("itsm.requests.v1.RequestService", (2, 10), 50054),
+    "cmdb": ("itsm.cmdb.v1.CmdbService", (2, 10), 50055),
+    "sla": ("itsm.sla.v1.SlaService", (2, 10), 50056),
+    "knowledge": ("itsm.knowledge.v1.KnowledgeService", (2, 10), 50057),
+    "identity": ("itsm.identity.v1.IdentityService", (2, 4), 50058),
 }
 GRPC_PORT = 50051
 CONFIG_KEYS = (
@@ -63,6 +80,26 @@ CONFIG_KEYS = (
     "ITSM_REQUEST_TIMEOUT",
     "ITSM_SHUTDOWN_GRACE",
     "ITSM_SHUTDOWN_DELAY",
+    "ITSM_AUTH_ISSUER",
+    "ITSM_AUTH_AUDIENCE",
+    "ITSM_AUTH_CLOCK_SKEW",
+    "ITSM_IDENTITY_ADDR",
+)
+# Authentication (README.md, "Security"): exactly one token scheme per serving container.
+JWKS_VAR = "ITSM_AUTH_JWKS"
+HS256_VAR = "ITSM_AUTH_HS256_SECRET"
+AUTH_SECRET = "itsm-auth"  # Secret holding HS256_VAR; development (dev overlay, compose) only
+IDENTITY_ADDR = f"http://identity:{GRPC_PORT}"
+DEV_ISSUER = "itsm"  # the binary's default issuer, which `itsm token` signs for
+# Every setting the binary reads (libs/platform/src/config.rs, KNOWN_KEYS), as ITSM_<KEY>.
+# Read from that file when it is there; this copy is the fallback. The binary ignores unknown
+# environment variables, so a misspelt key in the ConfigMap would silently do nothing.
+CONFIG_RS = REPO / "libs" / "platform" / "src" / "config.rs"
+KNOWN_KEYS_FALLBACK = (
+    "grpc_addr", "log", "log_format", "request_timeout", "shutdown_delay", "shutdown_grace",
+    "database_url", "migrate_on_start", "redis_url", "data_dir", "auth_issuer", "auth_audience",
+    "auth_jwks", "auth_hs256_secret", "auth_clock_skew", "auth_roles_claim", "auth_groups_claim",
+    "identity_addr",
 )
 TEMPLATED_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
@@ -109,6 +146,17 @@ def selects(selector: dict | None, labels: dict | None) -> bool:
         return False
     labels = labels or {}
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+def known_env_vars() -> set[str]:
+    keys: tuple[str, ...] | list[str] = KNOWN_KEYS_FALLBACK
+    try:
+        m = re.search(r"const\s+KNOWN_KEYS\s*:[^=]*=\s*&\[(.*?)\];", CONFIG_RS.read_text(), re.DOTALL)
+        if m:
+            keys = re.findall(r'"([a-z0-9_]+)"', m.group(1)) or keys
+    except OSError:
+        pass
+    return {"ITSM_" + k.upper() for k in keys} | {"ITSM_CONFIG"}
 
 
 # --------------------------------------------------------------------------- YAML parsing
@@ -229,7 +277,7 @@ def shutdown_budget(idx: dict, where: str) -> float | None:
     return delay + grace
 
 
-def check_configmap(idx: dict, where: str) -> None:
+def check_configmap(idx: dict, where: str, base: bool = False) -> None:
     cm = one(idx, "ConfigMap", "itsm-config", where)
     if not cm:
         return
@@ -237,6 +285,26 @@ def check_configmap(idx: dict, where: str) -> None:
     for key in CONFIG_KEYS:
         if key not in data:
             fail(cm.where(), f"missing {key}")
+    known = known_env_vars()
+    for key in data:
+        if key not in known:
+            fail(cm.where(), f"{key} is not a setting the binary reads (typo?): it would be ignored")
+    if HS256_VAR in (cm.doc.get("data") or {}) or HS256_VAR in (cm.doc.get("binaryData") or {}):
+        fail(cm.where(), f"{HS256_VAR} is a secret: it belongs in Secret {AUTH_SECRET}, not the ConfigMap")
+    for key, value in data.items():
+        if (key.startswith("ITSM_AUTH_") or key == "ITSM_IDENTITY_ADDR") and not str(value or "").strip():
+            fail(cm.where(), f"{key} is empty: the services refuse to start (exit 2); remove it or set it")
+    if base and JWKS_VAR in data:
+        fail(cm.where(), f"the base sets {JWKS_VAR} ({data[JWKS_VAR]!r}): the overlays name the identity provider")
+    jwks = str(data.get(JWKS_VAR) or "")
+    if jwks and not (jwks.startswith(("https://", "http://")) or jwks.startswith("/")):
+        fail(cm.where(), f"{JWKS_VAR} {jwks!r} is neither an http(s):// URL nor an absolute file path")
+    if "ITSM_AUTH_CLOCK_SKEW" in data and duration_seconds(data["ITSM_AUTH_CLOCK_SKEW"]) is None:
+        fail(cm.where(), f"ITSM_AUTH_CLOCK_SKEW {data['ITSM_AUTH_CLOCK_SKEW']!r} is not a duration like 60s")
+    ident = str(data.get("ITSM_IDENTITY_ADDR") or "")
+    if ident and ident.rstrip("/") != IDENTITY_ADDR and not re.fullmatch(
+            rf"https?://identity(\.[a-z0-9-]+)*(\.svc(\.[a-z0-9.-]+)?)?:{GRPC_PORT}/?", ident):
+        fail(cm.where(), f"ITSM_IDENTITY_ADDR {ident!r} is not the identity Service ({IDENTITY_ADDR})")
     if data.get("ITSM_LOG_FORMAT") not in (None, "json", "text"):
         fail(cm.where(), f"ITSM_LOG_FORMAT is {data['ITSM_LOG_FORMAT']!r}, want json or text")
     for key in ("ITSM_REQUEST_TIMEOUT", "ITSM_SHUTDOWN_GRACE", "ITSM_SHUTDOWN_DELAY"):
@@ -310,7 +378,7 @@ def check_labels(o: Obj, labels: dict | None, practice: str, name: str, what: st
 
 
 def check_deployment(dep: Obj, practice: str, budget: float | None, rendered: bool) -> dict:
-    svc = PRACTICES[practice][0]
+    svc = SERVICES[practice][0]
     spec = dep.doc.get("spec") or {}
     pod_labels = dig(spec, "template", "metadata", "labels", default={})
     check_labels(dep, dig(dep.doc, "metadata", "labels"), practice, practice, "metadata")
@@ -401,7 +469,7 @@ def check_hpa(h: Obj, practice: str, base: bool) -> None:
         fail(h.where(), f"scales {ref.get('kind')}/{ref.get('name')}, want Deployment/{practice}")
     lo, hi = spec.get("minReplicas"), spec.get("maxReplicas")
     if base:
-        want_max = PRACTICES[practice][1]
+        want_max = SERVICES[practice][1]
         if lo != 2:
             fail(h.where(), f"minReplicas is {lo}, want 2")
         if hi != want_max:
@@ -445,7 +513,7 @@ def check_job(j: Obj, practice: str, rendered: bool) -> dict:
 
 def check_practices(idx: dict, where: str, rendered: bool, base: bool) -> None:
     budget = shutdown_budget(idx, where)
-    for practice in PRACTICES:
+    for practice in SERVICES:
         loc = f"{where}/{practice}" if not rendered else f"{where[:-1]}, {practice})"
         dep = one(idx, "Deployment", practice, loc)
         pod_labels = check_deployment(dep, practice, budget, rendered) if dep else {}
@@ -549,7 +617,7 @@ def check_known_fields(idx: dict) -> None:
 
 def check_dev(idx: dict, where: str) -> None:
     """dev: one pod per practice, JSON logs."""
-    for practice in PRACTICES:
+    for practice in SERVICES:
         h = idx.get(("HorizontalPodAutoscaler", practice), [None])[0]
         if h and (dig(h.doc, "spec", "minReplicas"), dig(h.doc, "spec", "maxReplicas")) != (1, 1):
             fail(h.where(), "dev runs one pod per practice: want minReplicas 1, maxReplicas 1")
@@ -565,7 +633,7 @@ def check_prod(idx: dict, where: str) -> None:
     """prod: more incidents pods than the base."""
     h = idx.get(("HorizontalPodAutoscaler", "incidents"), [None])[0]
     if h and not (dig(h.doc, "spec", "minReplicas", default=0) > 2
-                  and dig(h.doc, "spec", "maxReplicas", default=0) >= PRACTICES["incidents"][1]):
+                  and dig(h.doc, "spec", "maxReplicas", default=0) >= SERVICES["incidents"][1]):
         fail(h.where(), "prod keeps more incidents pods than the base (minReplicas > 2, maxReplicas >= 20)")
 
 
@@ -642,7 +710,7 @@ def check_compose() -> None:
                   for v in (services.get("postgres") or {}).get("volumes") or [])
     if not mounted:
         fail(where, "postgres does not mount postgres/init.sql into /docker-entrypoint-initdb.d")
-    for practice, (grpc_service, _, host_port) in PRACTICES.items():
+    for practice, (grpc_service, _, host_port) in SERVICES.items():
         svc = services.get(practice)
         if not svc:
             fail(where, f"no service {practice!r}")

@@ -29,7 +29,9 @@ pub struct GeneratedKey {
 
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("GeneratedKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,7 +60,8 @@ pub struct ParsedKey<'a> {
 
 /// Splits a presented key; a malformed one is UNAUTHENTICATED.
 pub fn parse(key: &str) -> Result<ParsedKey<'_>, AuthError> {
-    let malformed = || AuthError::Unauthenticated("malformed API key: expected itsm_<id>_<secret>".into());
+    let malformed =
+        || AuthError::Unauthenticated("malformed API key: expected itsm_<id>_<secret>".into());
     let rest = key.strip_prefix(PREFIX).ok_or_else(malformed)?;
     let (key_id, secret) = rest.split_once('_').ok_or_else(malformed)?;
     let id_ok = key_id.len() == KEY_ID_LEN && key_id.bytes().all(|b| b.is_ascii_hexdigit());
@@ -70,12 +73,18 @@ pub fn parse(key: &str) -> Result<ParsedKey<'_>, AuthError> {
 
 /// The stored form of a secret.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Whether `secret` matches `stored_hash`, in time independent of where they differ.
 pub fn verify_secret(secret: &str, stored_hash: &str) -> bool {
-    hash_secret(secret).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    hash_secret(secret)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
 }
 
 /// Turns a presented API key into the service account it belongs to. The
@@ -98,14 +107,26 @@ mod tests {
         let parsed = parse(&key.plaintext).unwrap();
         assert_eq!(parsed.key_id, key.key_id);
         assert!(verify_secret(parsed.secret, &key.secret_hash));
-        assert!(!verify_secret("not the secret at all, not at all", &key.secret_hash));
+        assert!(!verify_secret(
+            "not the secret at all, not at all",
+            &key.secret_hash
+        ));
         assert_ne!(generate().plaintext, key.plaintext);
-        assert!(!format!("{key:?}").contains(parsed.secret), "Debug hides the secret");
+        assert!(
+            !format!("{key:?}").contains(parsed.secret),
+            "Debug hides the secret"
+        );
     }
 
     #[test]
     fn malformed_keys_are_refused_without_echo() {
-        for bad in ["", "itsm_", "itsm_abc_def", "sk_0123456789ab_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "itsm_0123456789zz_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"] {
+        for bad in [
+            "",
+            "itsm_",
+            "itsm_abc_def",
+            "sk_0123456789ab_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "itsm_0123456789zz_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
             let error = parse(bad).unwrap_err();
             assert!(!bad.is_empty() || error.to_string().contains("malformed"));
             if bad.len() > 6 {

@@ -108,10 +108,22 @@ mod tests {
 
     #[test]
     fn finds_each_credential_form() {
-        assert_eq!(credential(&headers(&[("authorization", "Bearer abc.def.ghi")])).unwrap(), Credential::Bearer("abc.def.ghi"));
-        assert_eq!(credential(&headers(&[("authorization", "bearer itsm_k")])).unwrap(), Credential::ApiKey("itsm_k"));
-        assert_eq!(credential(&headers(&[("authorization", "ApiKey itsm_k")])).unwrap(), Credential::ApiKey("itsm_k"));
-        assert_eq!(credential(&headers(&[("x-api-key", "itsm_k")])).unwrap(), Credential::ApiKey("itsm_k"));
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer abc.def.ghi")])).unwrap(),
+            Credential::Bearer("abc.def.ghi")
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "bearer itsm_k")])).unwrap(),
+            Credential::ApiKey("itsm_k")
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "ApiKey itsm_k")])).unwrap(),
+            Credential::ApiKey("itsm_k")
+        );
+        assert_eq!(
+            credential(&headers(&[("x-api-key", "itsm_k")])).unwrap(),
+            Credential::ApiKey("itsm_k")
+        );
     }
 
     #[test]
@@ -119,8 +131,16 @@ mod tests {
         let none = credential(&http::HeaderMap::new()).unwrap_err();
         assert!(none.to_string().starts_with("no credentials"), "{none}");
         let basic = credential(&headers(&[("authorization", "Basic dTpw")])).unwrap_err();
-        assert!(basic.to_string().contains("unsupported authorization scheme \"Basic\""), "{basic}");
-        assert!(!basic.to_string().contains("dTpw"), "the credential is not echoed");
+        assert!(
+            basic
+                .to_string()
+                .contains("unsupported authorization scheme \"Basic\""),
+            "{basic}"
+        );
+        assert!(
+            !basic.to_string().contains("dTpw"),
+            "the credential is not echoed"
+        );
         assert!(credential(&headers(&[("authorization", "Bearer ")])).is_err());
     }
 }

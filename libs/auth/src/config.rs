@@ -23,7 +23,9 @@ pub fn jwt_settings(config: &Config) -> JwtSettings {
 /// Why no authenticator could be built. Printed at start-up, exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    #[error("ITSM_AUTH_JWKS and ITSM_AUTH_HS256_SECRET are both set: choose one token signing scheme")]
+    #[error(
+        "ITSM_AUTH_JWKS and ITSM_AUTH_HS256_SECRET are both set: choose one token signing scheme"
+    )]
     TwoSchemes,
     #[error(
         "no way to authenticate callers: set ITSM_AUTH_JWKS (your identity provider's keys) or \

@@ -37,10 +37,14 @@ impl CallerCredential {
 pub fn forward<T, U>(incoming: &tonic::Request<T>, message: U) -> tonic::Request<U> {
     let mut outgoing = tonic::Request::new(message);
     if let Some(credential) = incoming.extensions().get::<CallerCredential>() {
-        outgoing.metadata_mut().insert(credential.header, credential.value.clone());
+        outgoing
+            .metadata_mut()
+            .insert(credential.header, credential.value.clone());
     }
     if let Some(request_id) = incoming.metadata().get("x-request-id") {
-        outgoing.metadata_mut().insert("x-request-id", request_id.clone());
+        outgoing
+            .metadata_mut()
+            .insert("x-request-id", request_id.clone());
     }
     outgoing
 }
@@ -78,9 +82,14 @@ impl OwnCredential {
 }
 
 impl Interceptor for OwnCredential {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if !request.metadata().contains_key(self.header) {
-            request.metadata_mut().insert(self.header, self.value.clone());
+            request
+                .metadata_mut()
+                .insert(self.header, self.value.clone());
         }
         Ok(request)
     }

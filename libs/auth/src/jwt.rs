@@ -91,7 +91,9 @@ impl JwtVerifier {
                 let client = reqwest::Client::builder()
                     .timeout(Duration::from_secs(5))
                     .build()
-                    .map_err(|e| AuthError::Unavailable(format!("cannot build the JWKS client: {e}")))?;
+                    .map_err(|e| {
+                        AuthError::Unavailable(format!("cannot build the JWKS client: {e}"))
+                    })?;
                 Some(client)
             }
             JwksSource::File(_) => None,
@@ -141,7 +143,10 @@ impl JwtVerifier {
             K::ImmatureSignature => "token not valid yet (nbf is in the future)".to_owned(),
             K::InvalidSignature => "token signature does not verify".to_owned(),
             K::InvalidIssuer => format!("token issuer is not {:?}", self.settings.issuer),
-            K::InvalidAudience => format!("token audience does not include {:?}", self.settings.audience),
+            K::InvalidAudience => format!(
+                "token audience does not include {:?}",
+                self.settings.audience
+            ),
             K::MissingRequiredClaim(claim) => format!("token lacks the {claim} claim"),
             K::InvalidAlgorithm => "token algorithm not accepted".to_owned(),
             _ => "malformed bearer token".to_owned(),
@@ -150,10 +155,24 @@ impl JwtVerifier {
     }
 
     fn principal(&self, claims: &Map<String, Value>) -> Principal {
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let list = |name: &str| match claims.get(name) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            Some(Value::String(one)) => one.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(one)) => one
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             _ => Vec::new(),
         };
         let subject = text("sub");
@@ -161,7 +180,10 @@ impl JwtVerifier {
             .into_iter()
             .find(|name| !name.is_empty())
             .unwrap_or_else(|| subject.clone());
-        let kind = if list(&self.settings.roles_claim).iter().any(|r| r == crate::roles::SERVICE) {
+        let kind = if list(&self.settings.roles_claim)
+            .iter()
+            .any(|r| r == crate::roles::SERVICE)
+        {
             PrincipalKind::ServiceAccount
         } else {
             PrincipalKind::User
@@ -177,20 +199,32 @@ impl JwtVerifier {
     }
 
     async fn jwks_key(&self, kid: Option<&str>) -> Result<(DecodingKey, Algorithm), AuthError> {
-        let Keys::Jwks { source, http, cache } = &self.keys else {
+        let Keys::Jwks {
+            source,
+            http,
+            cache,
+        } = &self.keys
+        else {
             return Err(unauthenticated("no JWKS configured"));
         };
-        let kid = kid.ok_or_else(|| unauthenticated("token has no kid header; cannot pick a key"))?;
+        let kid =
+            kid.ok_or_else(|| unauthenticated("token has no kid header; cannot pick a key"))?;
         {
             let cached = cache.read().await;
-            let fresh = cached.fetched.is_some_and(|at| at.elapsed() < REFRESH_EVERY);
+            let fresh = cached
+                .fetched
+                .is_some_and(|at| at.elapsed() < REFRESH_EVERY);
             if let (Some(key), true) = (cached.keys.get(kid), fresh) {
                 return Ok(key.clone());
             }
         }
         let mut cached = cache.write().await;
-        let stale = cached.fetched.is_none_or(|at| at.elapsed() >= REFRESH_EVERY);
-        let may_retry = cached.fetched.is_none_or(|at| at.elapsed() >= UNKNOWN_KID_COOLDOWN);
+        let stale = cached
+            .fetched
+            .is_none_or(|at| at.elapsed() >= REFRESH_EVERY);
+        let may_retry = cached
+            .fetched
+            .is_none_or(|at| at.elapsed() >= UNKNOWN_KID_COOLDOWN);
         if stale || (!cached.keys.contains_key(kid) && may_retry) {
             match load(source, http.as_ref()).await {
                 Ok(keys) => {
@@ -217,26 +251,37 @@ async fn load(
     http: Option<&reqwest::Client>,
 ) -> Result<HashMap<String, (DecodingKey, Algorithm)>, AuthError> {
     let text = match (source, http) {
-        (JwksSource::File(path), _) => tokio::fs::read_to_string(path)
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("cannot read the JWKS file {}: {e}", path.display())))?,
+        (JwksSource::File(path), _) => tokio::fs::read_to_string(path).await.map_err(|e| {
+            AuthError::Unavailable(format!("cannot read the JWKS file {}: {e}", path.display()))
+        })?,
         (JwksSource::Url(url), Some(client)) => {
             let fetch = async {
-                client.get(url).send().await?.error_for_status()?.text().await
+                client
+                    .get(url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .text()
+                    .await
             };
-            fetch
-                .await
-                .map_err(|e| AuthError::Unavailable(format!("cannot fetch the JWKS from {url}: {e}")))?
+            fetch.await.map_err(|e| {
+                AuthError::Unavailable(format!("cannot fetch the JWKS from {url}: {e}"))
+            })?
         }
         (JwksSource::Url(url), None) => {
-            return Err(AuthError::Unavailable(format!("no HTTP client for the JWKS at {url}")));
+            return Err(AuthError::Unavailable(format!(
+                "no HTTP client for the JWKS at {url}"
+            )));
         }
     };
-    let set: JwkSet = serde_json::from_str(&text)
-        .map_err(|e| AuthError::Unavailable(format!("the JWKS is not valid JSON Web Key Set JSON: {e}")))?;
+    let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+        AuthError::Unavailable(format!("the JWKS is not valid JSON Web Key Set JSON: {e}"))
+    })?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
-        let Some(kid) = jwk.common.key_id.clone() else { continue };
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
         let algorithm = match &jwk.algorithm {
             jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
             jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
@@ -268,7 +313,11 @@ pub struct TokenRequest<'a> {
 }
 
 /// Signs a development token with an HS256 secret (`itsm dev`, `itsm token`).
-pub fn mint_hs256(secret: &[u8], settings: &JwtSettings, request: &TokenRequest<'_>) -> Result<String, AuthError> {
+pub fn mint_hs256(
+    secret: &[u8],
+    settings: &JwtSettings,
+    request: &TokenRequest<'_>,
+) -> Result<String, AuthError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -284,6 +333,10 @@ pub fn mint_hs256(secret: &[u8], settings: &JwtSettings, request: &TokenRequest<
         settings.roles_claim.as_str(): request.roles,
         settings.groups_claim.as_str(): request.groups,
     });
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| AuthError::Unavailable(format!("cannot sign the token: {e}")))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| AuthError::Unavailable(format!("cannot sign the token: {e}")))
 }

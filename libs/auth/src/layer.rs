@@ -31,7 +31,11 @@ impl Guard {
 
     /// Protects `service` with the policy table `policy` (TOML), which must
     /// be the table of that very service.
-    pub fn protect<S: NamedService>(&self, service: S, policy: &str) -> Result<Protected<S>, PolicyError> {
+    pub fn protect<S: NamedService>(
+        &self,
+        service: S,
+        policy: &str,
+    ) -> Result<Protected<S>, PolicyError> {
         let policy = Policy::from_toml(policy)?;
         if policy.service != S::NAME {
             return Err(PolicyError::Parse(format!(
@@ -62,8 +66,11 @@ impl<S: NamedService> NamedService for Protected<S> {
 
 impl<S, B> tower::Service<http::Request<B>> for Protected<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>
-        + Clone
+    S: tower::Service<
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
@@ -84,7 +91,13 @@ where
         let authn = Arc::clone(&self.authn);
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
-            let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+            let method = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let principal = match authn.authenticate(request.headers()).await {
                 Ok(principal) => principal,
                 Err(error) => {

@@ -50,7 +50,11 @@ pub enum PolicyError {
     #[error("policy table: {0}")]
     Parse(String),
     #[error("policy table of {service}: method {method} grants the unknown role {role:?}")]
-    UnknownRole { service: String, method: String, role: String },
+    UnknownRole {
+        service: String,
+        method: String,
+        role: String,
+    },
 }
 
 impl Policy {
@@ -58,7 +62,11 @@ impl Policy {
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let policy: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
         for (method, rule) in &policy.methods {
-            if let Some(role) = rule.roles.iter().find(|r| !roles::ALL.contains(&r.as_str())) {
+            if let Some(role) = rule
+                .roles
+                .iter()
+                .find(|r| !roles::ALL.contains(&r.as_str()))
+            {
                 return Err(PolicyError::UnknownRole {
                     service: policy.service.clone(),
                     method: method.clone(),
@@ -74,7 +82,9 @@ impl Policy {
         let Some(rule) = self.methods.get(method) else {
             // Default deny, and say so: the fix is a line in the table.
             return Err(AuthError::PermissionDenied {
-                permission: format!("(none: {method} has no rule in the policy table, so it is refused)"),
+                permission: format!(
+                    "(none: {method} has no rule in the policy table, so it is refused)"
+                ),
                 method: format!("{}/{method}", self.service),
             });
         };
@@ -120,13 +130,22 @@ GetThing = { permission = "test.thing.get", read = true, roles = ["requester", "
     fn roles_grant_their_methods_only() {
         let policy = Policy::from_toml(TABLE).unwrap();
         assert!(policy.authorize("CreateThing", &caller(&["agent"])).is_ok());
-        let denied = policy.authorize("CreateThing", &caller(&["requester"])).unwrap_err();
+        let denied = policy
+            .authorize("CreateThing", &caller(&["requester"]))
+            .unwrap_err();
         assert_eq!(
             denied.to_string(),
             "the caller lacks the permission test.thing.create needed for itsm.test.v1.TestService/CreateThing"
         );
-        assert!(policy.authorize("GetThing", &caller(&["requester"])).is_ok());
-        assert!(policy.authorize("GetThing", &caller(&[])).is_err(), "no roles, no access");
+        assert!(
+            policy
+                .authorize("GetThing", &caller(&["requester"]))
+                .is_ok()
+        );
+        assert!(
+            policy.authorize("GetThing", &caller(&[])).is_err(),
+            "no roles, no access"
+        );
     }
 
     #[test]
@@ -134,22 +153,34 @@ GetThing = { permission = "test.thing.get", read = true, roles = ["requester", "
         let policy = Policy::from_toml(TABLE).unwrap();
         assert!(policy.authorize("CreateThing", &caller(&["admin"])).is_ok());
         assert!(policy.authorize("GetThing", &caller(&["auditor"])).is_ok());
-        assert!(policy.authorize("CreateThing", &caller(&["auditor"])).is_err());
+        assert!(
+            policy
+                .authorize("CreateThing", &caller(&["auditor"]))
+                .is_err()
+        );
     }
 
     #[test]
     fn methods_without_a_rule_are_refused_even_to_admins() {
         let policy = Policy::from_toml(TABLE).unwrap();
         // Admin passes every *listed* method; an unlisted one is a table bug to fix.
-        let error = policy.authorize("DeleteThing", &caller(&["admin"])).unwrap_err();
+        let error = policy
+            .authorize("DeleteThing", &caller(&["admin"]))
+            .unwrap_err();
         assert!(error.to_string().contains("has no rule"), "{error}");
     }
 
     #[test]
     fn unknown_roles_and_fields_are_refused() {
         let bad = TABLE.replace("[\"agent\"]", "[\"agnet\"]");
-        assert!(matches!(Policy::from_toml(&bad), Err(PolicyError::UnknownRole { .. })));
+        assert!(matches!(
+            Policy::from_toml(&bad),
+            Err(PolicyError::UnknownRole { .. })
+        ));
         let bad = TABLE.replace("read = true", "raed = true");
-        assert!(matches!(Policy::from_toml(&bad), Err(PolicyError::Parse(_))));
+        assert!(matches!(
+            Policy::from_toml(&bad),
+            Err(PolicyError::Parse(_))
+        ));
     }
 }

@@ -40,7 +40,9 @@ impl RemoteApiKeyVerifier {
     /// Connects lazily: the service starts even while identity is down.
     pub fn new(addr: &str) -> Result<Self, AuthError> {
         let channel = Endpoint::from_shared(addr.to_owned())
-            .map_err(|e| AuthError::Unavailable(format!("bad identity service address {addr}: {e}")))?
+            .map_err(|e| {
+                AuthError::Unavailable(format!("bad identity service address {addr}: {e}"))
+            })?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(3))
             .connect_lazy();
@@ -52,7 +54,10 @@ impl RemoteApiKeyVerifier {
     }
 
     fn cached(&self, hash: &str) -> Option<Result<Principal, AuthError>> {
-        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
             .get(hash)
             .filter(|(_, until)| Instant::now() < *until)
@@ -60,7 +65,10 @@ impl RemoteApiKeyVerifier {
     }
 
     fn remember(&self, hash: String, answer: Result<Principal, AuthError>, until: Instant) {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len() >= MAX_ENTRIES {
             let now = Instant::now();
             cache.retain(|_, (_, until)| *until > now);
@@ -80,7 +88,9 @@ impl ApiKeyVerifier for RemoteApiKeyVerifier {
         if let Some(answer) = self.cached(&hash) {
             return answer;
         }
-        let mut request = tonic::Request::new(VerifyApiKeyRequest { key: key.to_owned() });
+        let mut request = tonic::Request::new(VerifyApiKeyRequest {
+            key: key.to_owned(),
+        });
         let value = tonic::metadata::MetadataValue::try_from(key)
             .map_err(|_| AuthError::Unauthenticated("malformed API key".into()))?;
         request.metadata_mut().insert(API_KEY_HEADER, value);
@@ -108,7 +118,12 @@ impl ApiKeyVerifier for RemoteApiKeyVerifier {
                 self.remember(hash, Ok(principal.clone()), until);
                 Ok(principal)
             }
-            Err(status) if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                ) =>
+            {
                 let refused = AuthError::Unauthenticated(status.message().to_owned());
                 self.remember(hash, Err(refused.clone()), Instant::now() + REFUSED_FOR);
                 Err(refused)

@@ -10,7 +10,9 @@ use itsm_auth::jwt::{JwtSettings, JwtVerifier, TokenRequest, mint_hs256};
 use itsm_auth::{Authenticator, Guard, principal};
 use itsm_platform::GrpcServer;
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
-use itsm_proto::itsm::incidents::v1::incident_service_server::{IncidentService, IncidentServiceServer};
+use itsm_proto::itsm::incidents::v1::incident_service_server::{
+    IncidentService, IncidentServiceServer,
+};
 use itsm_proto::itsm::incidents::v1::{GetIncidentRequest, Incident, ListIncidentsRequest};
 use itsm_testkit::{TestServer, test_config};
 use tonic::{Code, Request, Response, Status};
@@ -31,9 +33,15 @@ struct WhoAmI;
 
 #[tonic::async_trait]
 impl IncidentService for WhoAmI {
-    async fn get_incident(&self, request: Request<GetIncidentRequest>) -> Result<Response<Incident>, Status> {
+    async fn get_incident(
+        &self,
+        request: Request<GetIncidentRequest>,
+    ) -> Result<Response<Incident>, Status> {
         let caller = principal(&request)?.subject.clone();
-        Ok(Response::new(Incident { caller, ..Incident::default() }))
+        Ok(Response::new(Incident {
+            caller,
+            ..Incident::default()
+        }))
     }
 }
 
@@ -49,20 +57,32 @@ fn settings() -> JwtSettings {
 
 fn token(subject: &str, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    let request = TokenRequest { subject, name: subject, roles: &roles, groups: &[], ttl: Duration::from_secs(300) };
+    let request = TokenRequest {
+        subject,
+        name: subject,
+        roles: &roles,
+        groups: &[],
+        ttl: Duration::from_secs(300),
+    };
     mint_hs256(SECRET, &settings(), &request).unwrap()
 }
 
 async fn server() -> TestServer {
     let authn = Authenticator::new(Some(JwtVerifier::hs256(SECRET, settings())), None);
     let guard = Guard::new(Arc::new(authn));
-    let service = guard.protect(IncidentServiceServer::new(WhoAmI), POLICY).unwrap();
-    TestServer::start(GrpcServer::new(&test_config()).add_service(service)).await.unwrap()
+    let service = guard
+        .protect(IncidentServiceServer::new(WhoAmI), POLICY)
+        .unwrap();
+    TestServer::start(GrpcServer::new(&test_config()).add_service(service))
+        .await
+        .unwrap()
 }
 
 fn with_token<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);
-    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -70,22 +90,45 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
 async fn anonymous_calls_are_unauthenticated() {
     let server = server().await;
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
-    let error = client.get_incident(GetIncidentRequest::default()).await.unwrap_err();
+    let error = client
+        .get_incident(GetIncidentRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::Unauthenticated);
-    assert!(error.message().starts_with("no credentials"), "{}", error.message());
-    let error = client.get_incident(with_token(GetIncidentRequest::default(), "garbage")).await.unwrap_err();
-    assert_eq!((error.code(), error.message()), (Code::Unauthenticated, "malformed bearer token: not a JWT"));
+    assert!(
+        error.message().starts_with("no credentials"),
+        "{}",
+        error.message()
+    );
+    let error = client
+        .get_incident(with_token(GetIncidentRequest::default(), "garbage"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.code(), error.message()),
+        (Code::Unauthenticated, "malformed bearer token: not a JWT")
+    );
 }
 
 #[tokio::test]
 async fn callers_without_the_role_are_denied_naming_the_permission() {
     let server = server().await;
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
-    let error = client.get_incident(with_token(GetIncidentRequest::default(), &token("u1", &[]))).await.unwrap_err();
-    assert_eq!(error.code(), Code::PermissionDenied);
-    assert!(error.message().contains("incidents.incident.get"), "{}", error.message());
     let error = client
-        .list_incidents(with_token(ListIncidentsRequest::default(), &token("u1", &["requester"])))
+        .get_incident(with_token(GetIncidentRequest::default(), &token("u1", &[])))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Code::PermissionDenied);
+    assert!(
+        error.message().contains("incidents.incident.get"),
+        "{}",
+        error.message()
+    );
+    let error = client
+        .list_incidents(with_token(
+            ListIncidentsRequest::default(),
+            &token("u1", &["requester"]),
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
@@ -97,18 +140,36 @@ async fn permitted_callers_reach_the_handler_as_themselves() {
     let server = server().await;
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
     let incident = client
-        .get_incident(with_token(GetIncidentRequest::default(), &token("ada", &["requester"])))
+        .get_incident(with_token(
+            GetIncidentRequest::default(),
+            &token("ada", &["requester"]),
+        ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(incident.caller, "ada");
     // Auditors read; admins call anything listed.
-    assert!(client.get_incident(with_token(GetIncidentRequest::default(), &token("aud", &["auditor"]))).await.is_ok());
+    assert!(
+        client
+            .get_incident(with_token(
+                GetIncidentRequest::default(),
+                &token("aud", &["auditor"])
+            ))
+            .await
+            .is_ok()
+    );
     let unbuilt = client
-        .list_incidents(with_token(ListIncidentsRequest::default(), &token("root", &["admin"])))
+        .list_incidents(with_token(
+            ListIncidentsRequest::default(),
+            &token("root", &["admin"]),
+        ))
         .await
         .unwrap_err();
-    assert_eq!(unbuilt.code(), Code::Unimplemented, "past the guard, into the (unbuilt) handler");
+    assert_eq!(
+        unbuilt.code(),
+        Code::Unimplemented,
+        "past the guard, into the (unbuilt) handler"
+    );
 }
 
 #[tokio::test]
@@ -116,17 +177,27 @@ async fn methods_missing_from_the_table_are_refused_to_everyone() {
     let server = server().await;
     let mut client = IncidentServiceClient::new(server.connect().await.unwrap());
     let request = itsm_proto::itsm::incidents::v1::CreateIncidentRequest::default();
-    let error = client.create_incident(with_token(request, &token("root", &["admin"]))).await.unwrap_err();
+    let error = client
+        .create_incident(with_token(request, &token("root", &["admin"])))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), Code::PermissionDenied);
-    assert!(error.message().contains("has no rule"), "{}", error.message());
+    assert!(
+        error.message().contains("has no rule"),
+        "{}",
+        error.message()
+    );
 }
 
 #[tokio::test]
 async fn health_stays_open_for_probes() {
     let server = server().await;
-    let mut health = tonic_health::pb::health_client::HealthClient::new(server.connect().await.unwrap());
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(server.connect().await.unwrap());
     let response = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "itsm.incidents.v1.IncidentService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "itsm.incidents.v1.IncidentService".into(),
+        })
         .await
         .unwrap();
     assert_eq!(response.into_inner().status, 1);
@@ -135,7 +206,17 @@ async fn health_stays_open_for_probes() {
 #[test]
 fn a_table_for_another_service_is_refused() {
     let guard = Guard::new(Arc::new(Authenticator::default()));
-    let other = POLICY.replace("itsm.incidents.v1.IncidentService", "itsm.cmdb.v1.CmdbService");
-    let error = guard.protect(IncidentServiceServer::new(WhoAmI), &other).unwrap_err();
-    assert!(error.to_string().contains("not itsm.incidents.v1.IncidentService"), "{error}");
+    let other = POLICY.replace(
+        "itsm.incidents.v1.IncidentService",
+        "itsm.cmdb.v1.CmdbService",
+    );
+    let error = guard
+        .protect(IncidentServiceServer::new(WhoAmI), &other)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("not itsm.incidents.v1.IncidentService"),
+        "{error}"
+    );
 }

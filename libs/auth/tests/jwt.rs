@@ -27,7 +27,13 @@ fn settings() -> JwtSettings {
 }
 
 fn now() -> i64 {
-    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
 }
 
 fn claims(overrides: serde_json::Value) -> serde_json::Value {
@@ -51,7 +57,12 @@ fn claims(overrides: serde_json::Value) -> serde_json::Value {
 }
 
 fn hs256(claims: &serde_json::Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).unwrap()
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
 }
 
 async fn reason(verifier: &JwtVerifier, token: &str) -> String {
@@ -64,7 +75,10 @@ async fn reason(verifier: &JwtVerifier, token: &str) -> String {
 #[tokio::test]
 async fn a_valid_token_yields_its_principal() {
     let verifier = JwtVerifier::hs256(SECRET, settings());
-    let principal = verifier.verify(&hs256(&claims(serde_json::json!({})), SECRET)).await.unwrap();
+    let principal = verifier
+        .verify(&hs256(&claims(serde_json::json!({})), SECRET))
+        .await
+        .unwrap();
     assert_eq!(principal.subject, "u-1042");
     assert_eq!(principal.display_name, "Ada Lovelace");
     assert_eq!(principal.roles, ["agent"]);
@@ -76,12 +90,36 @@ async fn a_valid_token_yields_its_principal() {
 async fn each_bad_token_says_what_is_wrong() {
     let verifier = JwtVerifier::hs256(SECRET, settings());
     let cases = [
-        (hs256(&claims(serde_json::json!({"exp": now() - 120})), SECRET), "token expired"),
-        (hs256(&claims(serde_json::json!({"nbf": now() + 600})), SECRET), "token not valid yet (nbf is in the future)"),
-        (hs256(&claims(serde_json::json!({"aud": "billing"})), SECRET), "token audience does not include \"itsm\""),
-        (hs256(&claims(serde_json::json!({"iss": "https://evil.test"})), SECRET), "token issuer is not \"https://idp.example.test\""),
-        (hs256(&claims(serde_json::json!({})), b"another secret of 32+ bytes, sure"), "token signature does not verify"),
-        (hs256(&claims(serde_json::json!({"exp": null})), SECRET), "token lacks the exp claim"),
+        (
+            hs256(&claims(serde_json::json!({"exp": now() - 120})), SECRET),
+            "token expired",
+        ),
+        (
+            hs256(&claims(serde_json::json!({"nbf": now() + 600})), SECRET),
+            "token not valid yet (nbf is in the future)",
+        ),
+        (
+            hs256(&claims(serde_json::json!({"aud": "billing"})), SECRET),
+            "token audience does not include \"itsm\"",
+        ),
+        (
+            hs256(
+                &claims(serde_json::json!({"iss": "https://evil.test"})),
+                SECRET,
+            ),
+            "token issuer is not \"https://idp.example.test\"",
+        ),
+        (
+            hs256(
+                &claims(serde_json::json!({})),
+                b"another secret of 32+ bytes, sure",
+            ),
+            "token signature does not verify",
+        ),
+        (
+            hs256(&claims(serde_json::json!({"exp": null})), SECRET),
+            "token lacks the exp claim",
+        ),
         ("not.a.jwt".to_owned(), "malformed bearer token: not a JWT"),
     ];
     for (token, expected) in cases {
@@ -98,10 +136,19 @@ async fn minted_development_tokens_verify() {
     let token = mint_hs256(
         SECRET,
         &settings(),
-        &TokenRequest { subject: "svc-ci", name: "CI", roles: &roles, groups: &[], ttl: Duration::from_secs(60) },
+        &TokenRequest {
+            subject: "svc-ci",
+            name: "CI",
+            roles: &roles,
+            groups: &[],
+            ttl: Duration::from_secs(60),
+        },
     )
     .unwrap();
-    let principal = JwtVerifier::hs256(SECRET, settings()).verify(&token).await.unwrap();
+    let principal = JwtVerifier::hs256(SECRET, settings())
+        .verify(&token)
+        .await
+        .unwrap();
     assert_eq!(principal.roles, roles);
     assert_eq!(principal.kind, PrincipalKind::ServiceAccount);
 }
@@ -133,23 +180,40 @@ async fn jwks_file_keys_rotate_without_a_restart() {
     let (k2, jwk2) = es256_key("k2");
     std::fs::write(&path, serde_json::json!({"keys": [jwk1]}).to_string()).unwrap();
     let verifier = JwtVerifier::jwks(JwksSource::File(path.clone()), settings()).unwrap();
-    assert_eq!(verifier.verify(&es256(&k1, "k1")).await.unwrap().subject, "u-1042");
-    assert_eq!(reason(&verifier, &es256(&k2, "k2")).await, "token signed with unknown key id \"k2\"");
+    assert_eq!(
+        verifier.verify(&es256(&k1, "k1")).await.unwrap().subject,
+        "u-1042"
+    );
+    assert_eq!(
+        reason(&verifier, &es256(&k2, "k2")).await,
+        "token signed with unknown key id \"k2\""
+    );
 
     // The identity provider rotates to k2; an unknown kid re-reads the set
     // (at most every 30 s, so a fresh verifier stands in for the wait).
     std::fs::write(&path, serde_json::json!({"keys": [jwk2]}).to_string()).unwrap();
     let verifier = JwtVerifier::jwks(JwksSource::File(path), settings()).unwrap();
     assert!(verifier.verify(&es256(&k2, "k2")).await.is_ok());
-    assert_eq!(reason(&verifier, &es256(&k1, "k1")).await, "token signed with unknown key id \"k1\"");
+    assert_eq!(
+        reason(&verifier, &es256(&k1, "k1")).await,
+        "token signed with unknown key id \"k1\""
+    );
 
     // A token with a kid but signed by another key.
     let (forger, _) = es256_key("k2");
-    assert_eq!(reason(&verifier, &es256(&forger, "k2")).await, "token signature does not verify");
+    assert_eq!(
+        reason(&verifier, &es256(&forger, "k2")).await,
+        "token signature does not verify"
+    );
     // An HS256 token presented to an ES256 key: refused, not confused.
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("k2".into());
-    let confused = jsonwebtoken::encode(&header, &claims(serde_json::json!({})), &EncodingKey::from_secret(SECRET)).unwrap();
+    let confused = jsonwebtoken::encode(
+        &header,
+        &claims(serde_json::json!({})),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
     assert!(reason(&verifier, &confused).await.contains("accepts ES256"));
 }
 
@@ -171,13 +235,26 @@ async fn jwks_from_a_url_and_an_unreachable_one() {
             let _ = socket.write_all(response.as_bytes()).await;
         }
     });
-    let verifier = JwtVerifier::jwks(JwksSource::parse(&format!("http://{addr}/jwks.json")), settings()).unwrap();
+    let verifier = JwtVerifier::jwks(
+        JwksSource::parse(&format!("http://{addr}/jwks.json")),
+        settings(),
+    )
+    .unwrap();
     assert!(verifier.verify(&es256(&key, "url-key")).await.is_ok());
 
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let verifier = JwtVerifier::jwks(JwksSource::parse(&format!("http://{dead}/jwks.json")), settings()).unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let verifier = JwtVerifier::jwks(
+        JwksSource::parse(&format!("http://{dead}/jwks.json")),
+        settings(),
+    )
+    .unwrap();
     match verifier.verify(&es256(&key, "url-key")).await {
-        Err(AuthError::Unavailable(reason)) => assert!(reason.starts_with("cannot fetch the JWKS from"), "{reason}"),
+        Err(AuthError::Unavailable(reason)) => {
+            assert!(reason.starts_with("cannot fetch the JWKS from"), "{reason}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
 }

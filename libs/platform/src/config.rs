@@ -202,29 +202,52 @@ impl Config {
                 .get("auth_issuer", "the issuer tokens must name", parse_nonempty)?
                 .unwrap_or(d.auth_issuer),
             auth_audience: sources
-                .get("auth_audience", "the audience tokens must include", parse_nonempty)?
+                .get(
+                    "auth_audience",
+                    "the audience tokens must include",
+                    parse_nonempty,
+                )?
                 .unwrap_or(d.auth_audience),
             auth_jwks: sources
-                .get("auth_jwks", "a JWKS file path or an http(s):// URL", parse_nonempty)?
+                .get(
+                    "auth_jwks",
+                    "a JWKS file path or an http(s):// URL",
+                    parse_nonempty,
+                )?
                 .or(d.auth_jwks),
             auth_hs256_secret: sources
-                .get_secret("auth_hs256_secret", "a secret of at least 32 characters", |raw| {
-                    (raw.len() >= 32).then(|| Secret::new(raw))
-                })?
+                .get_secret(
+                    "auth_hs256_secret",
+                    "a secret of at least 32 characters",
+                    |raw| (raw.len() >= 32).then(|| Secret::new(raw)),
+                )?
                 .or(d.auth_hs256_secret),
             auth_clock_skew: sources
                 .get("auth_clock_skew", "a duration such as 60s", parse_duration)?
                 .unwrap_or(d.auth_clock_skew),
             auth_roles_claim: sources
-                .get("auth_roles_claim", "a claim name such as roles", parse_nonempty)?
+                .get(
+                    "auth_roles_claim",
+                    "a claim name such as roles",
+                    parse_nonempty,
+                )?
                 .unwrap_or(d.auth_roles_claim),
             auth_groups_claim: sources
-                .get("auth_groups_claim", "a claim name such as groups", parse_nonempty)?
+                .get(
+                    "auth_groups_claim",
+                    "a claim name such as groups",
+                    parse_nonempty,
+                )?
                 .unwrap_or(d.auth_groups_claim),
             identity_addr: sources
-                .get("identity_addr", "an http:// or https:// address such as http://identity:50051", |raw| {
-                    (raw.starts_with("http://") || raw.starts_with("https://")).then(|| raw.to_owned())
-                })?
+                .get(
+                    "identity_addr",
+                    "an http:// or https:// address such as http://identity:50051",
+                    |raw| {
+                        (raw.starts_with("http://") || raw.starts_with("https://"))
+                            .then(|| raw.to_owned())
+                    },
+                )?
                 .or(d.identity_addr),
         };
         sources.reject_unknown_file_keys(KNOWN_KEYS)?;

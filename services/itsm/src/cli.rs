@@ -57,10 +57,12 @@ ITSM_MIGRATE_ON_START=false."
     /// Ask a running service whether it is SERVING (exit 0) or not (exit 1)
     Health(HealthArgs),
     /// Mint a development token for given roles (signed with the `itsm dev` key or ITSM_AUTH_HS256_SECRET)
-    #[command(long_about = "Print a bearer token for a subject with the given roles, signed \
+    #[command(
+        long_about = "Print a bearer token for a subject with the given roles, signed \
 with ITSM_AUTH_HS256_SECRET or, when unset, the key `itsm dev` keeps in its data directory. \
 For development and tests; production tokens come from your identity provider.\n\n\
-Example: grpcurl -plaintext -H \"authorization: Bearer $(itsm token --role agent)\" ...")]
+Example: grpcurl -plaintext -H \"authorization: Bearer $(itsm token --role agent)\" ..."
+    )]
     Token(TokenArgs),
 }
 

@@ -28,7 +28,9 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     let mut databases = Vec::new();
     for practice in Practice::ALL {
         let file = data_dir.join(format!("{}.db", practice.name()));
-        let db = practice.open_database(&format!("sqlite://{}", file.display()), true).await?;
+        let db = practice
+            .open_database(&format!("sqlite://{}", file.display()), true)
+            .await?;
         databases.push((practice, db));
     }
     let identity = databases
@@ -36,9 +38,12 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         .find(|(practice, _)| *practice == Practice::Identity)
         .map(|(_, db)| db.clone());
     let api_keys = identity.map(|db| {
-        Arc::new(itsm_identity::LocalApiKeyVerifier::new(db)) as Arc<dyn itsm_auth::apikey::ApiKeyVerifier>
+        Arc::new(itsm_identity::LocalApiKeyVerifier::new(db))
+            as Arc<dyn itsm_auth::apikey::ApiKeyVerifier>
     });
-    let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(&config, api_keys)?));
+    let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(
+        &config, api_keys,
+    )?));
     let mut server = GrpcServer::new(&config);
     for (practice, db) in &databases {
         server = practice.add_to(server, &guard, db)?;
@@ -56,7 +61,11 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         )?),
         None => None,
     };
-    print_banner(&server.local_addr().to_string(), &data_dir, admin.as_deref());
+    print_banner(
+        &server.local_addr().to_string(),
+        &data_dir,
+        admin.as_deref(),
+    );
     let drain = server.serve(shutdown::signal()).await?;
     for (_, db) in databases {
         db.close().await;
@@ -82,7 +91,9 @@ fn print_banner(addr: &str, data_dir: &std::path::Path, admin_token: Option<&str
     }
     println!("Try it:");
     println!("  grpcurl -plaintext {addr} list");
-    println!("  grpcurl -plaintext -H \"authorization: Bearer $ITSM_TOKEN\" {addr} itsm.identity.v1.IdentityService/ListApiKeys");
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $ITSM_TOKEN\" {addr} itsm.identity.v1.IdentityService/ListApiKeys"
+    );
     println!("  grpcurl -plaintext {addr} describe itsm.incidents.v1.IncidentService");
     println!();
     println!("Methods not built yet answer UNIMPLEMENTED. Stop with Ctrl-C.");

@@ -86,18 +86,33 @@ impl Practice {
     }
 
     /// Adds the practice's service, behind the guard and its policy table.
-    pub fn add_to(self, server: GrpcServer, guard: &Guard, db: &Db) -> Result<GrpcServer, PolicyError> {
+    pub fn add_to(
+        self,
+        server: GrpcServer,
+        guard: &Guard,
+        db: &Db,
+    ) -> Result<GrpcServer, PolicyError> {
         Ok(match self {
-            Self::Incidents => server.add_service(guard.protect(itsm_incidents::service(), itsm_incidents::POLICY)?),
-            Self::Problems => server.add_service(guard.protect(itsm_problems::service(), itsm_problems::POLICY)?),
-            Self::Changes => server.add_service(guard.protect(itsm_changes::service(), itsm_changes::POLICY)?),
-            Self::Requests => server.add_service(guard.protect(itsm_requests::service(), itsm_requests::POLICY)?),
-            Self::Cmdb => server.add_service(guard.protect(itsm_cmdb::service(), itsm_cmdb::POLICY)?),
-            Self::Sla => server.add_service(guard.protect(itsm_sla::service(), itsm_sla::POLICY)?),
-            Self::Knowledge => server.add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
-            Self::Identity => {
-                server.add_service(guard.protect(itsm_identity::service(db.clone()), itsm_identity::POLICY)?)
+            Self::Incidents => server
+                .add_service(guard.protect(itsm_incidents::service(), itsm_incidents::POLICY)?),
+            Self::Problems => {
+                server.add_service(guard.protect(itsm_problems::service(), itsm_problems::POLICY)?)
             }
+            Self::Changes => {
+                server.add_service(guard.protect(itsm_changes::service(), itsm_changes::POLICY)?)
+            }
+            Self::Requests => {
+                server.add_service(guard.protect(itsm_requests::service(), itsm_requests::POLICY)?)
+            }
+            Self::Cmdb => {
+                server.add_service(guard.protect(itsm_cmdb::service(), itsm_cmdb::POLICY)?)
+            }
+            Self::Sla => server.add_service(guard.protect(itsm_sla::service(), itsm_sla::POLICY)?),
+            Self::Knowledge => server
+                .add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
+            Self::Identity => server.add_service(
+                guard.protect(itsm_identity::service(db.clone()), itsm_identity::POLICY)?,
+            ),
         })
     }
 }

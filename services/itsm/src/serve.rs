@@ -12,17 +12,29 @@ use crate::cli::CliError;
 use crate::practice::Practice;
 
 pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> {
-    let url = config.database_url.as_ref().ok_or(CliError::NoDatabaseUrl)?;
-    let db = practice.open_database(url.expose(), config.migrate_on_start).await?;
+    let url = config
+        .database_url
+        .as_ref()
+        .ok_or(CliError::NoDatabaseUrl)?;
+    let db = practice
+        .open_database(url.expose(), config.migrate_on_start)
+        .await?;
     // The identity service checks API keys against its own table; every other
     // service asks it.
     let api_keys: Option<Arc<dyn ApiKeyVerifier>> = match (practice, &config.identity_addr) {
-        (Practice::Identity, _) => Some(Arc::new(itsm_identity::LocalApiKeyVerifier::new(db.clone()))),
+        (Practice::Identity, _) => Some(Arc::new(itsm_identity::LocalApiKeyVerifier::new(
+            db.clone(),
+        ))),
         (_, Some(addr)) => Some(Arc::new(RemoteApiKeyVerifier::new(addr)?)),
         (_, None) => None,
     };
-    let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(&config, api_keys)?));
-    let server = practice.add_to(GrpcServer::new(&config), &guard, &db)?.bind().await?;
+    let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(
+        &config, api_keys,
+    )?));
+    let server = practice
+        .add_to(GrpcServer::new(&config), &guard, &db)?
+        .bind()
+        .await?;
     tracing::info!(
         practice = practice.name(),
         addr = %server.local_addr(),

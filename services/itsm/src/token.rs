@@ -17,7 +17,10 @@ const KEY_FILE: &str = "dev-signing-key";
 /// only) on first use.
 pub fn dev_signing_key(data_dir: &Path) -> Result<Secret, CliError> {
     let path = data_dir.join(KEY_FILE);
-    let io = |source| CliError::DataDir { path: path.clone(), source };
+    let io = |source| CliError::DataDir {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(key) if key.trim().len() >= 32 => return Ok(Secret::new(key.trim())),
         Ok(_) => {}
@@ -58,10 +61,19 @@ pub fn mint(
     groups: &[String],
     ttl: Duration,
 ) -> Result<String, CliError> {
-    if let Some(unknown) = roles.iter().find(|r| !itsm_auth::roles::ALL.contains(&r.as_str())) {
+    if let Some(unknown) = roles
+        .iter()
+        .find(|r| !itsm_auth::roles::ALL.contains(&r.as_str()))
+    {
         return Err(CliError::UnknownRole(unknown.clone()));
     }
-    let request = TokenRequest { subject, name, roles, groups, ttl };
+    let request = TokenRequest {
+        subject,
+        name,
+        roles,
+        groups,
+        ttl,
+    };
     let settings = itsm_auth::config::jwt_settings(config);
     Ok(mint_hs256(secret.expose().as_bytes(), &settings, &request)?)
 }

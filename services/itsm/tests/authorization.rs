@@ -40,7 +40,9 @@ fn rpcs() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         for service in file.service {
-            let methods = rpcs.entry(format!("{package}.{}", service.name())).or_insert_with(BTreeSet::new);
+            let methods = rpcs
+                .entry(format!("{package}.{}", service.name()))
+                .or_insert_with(BTreeSet::new);
             for method in service.method {
                 assert!(
                     !method.client_streaming() && !method.server_streaming(),
@@ -96,7 +98,12 @@ async fn dev() -> Dev {
     .unwrap();
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let key = std::fs::read_to_string(data.path().join("dev-signing-key")).unwrap();
-    Dev { child, addr, key, _data: data }
+    Dev {
+        child,
+        addr,
+        key,
+        _data: data,
+    }
 }
 
 fn token(key: &str, roles: &[&str]) -> String {
@@ -108,17 +115,30 @@ fn token(key: &str, roles: &[&str]) -> String {
         roles_claim: "roles".into(),
         groups_claim: "groups".into(),
     };
-    let request = TokenRequest { subject: "matrix", name: "Matrix", roles: &roles, groups: &[], ttl: Duration::from_secs(600) };
+    let request = TokenRequest {
+        subject: "matrix",
+        name: "Matrix",
+        roles: &roles,
+        groups: &[],
+        ttl: Duration::from_secs(600),
+    };
     mint_hs256(key.trim().as_bytes(), &settings, &request).unwrap()
 }
 
 /// Calls `/service/method` with an empty request message.
-async fn call(channel: &Channel, service: &str, method: &str, token: Option<&str>) -> tonic::Status {
+async fn call(
+    channel: &Channel,
+    service: &str,
+    method: &str,
+    token: Option<&str>,
+) -> tonic::Status {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     let mut request = tonic::Request::new(());
     if let Some(token) = token {
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
     }
     let path = format!("/{service}/{method}").parse().unwrap();
     let codec = tonic_prost::ProstCodec::<(), ()>::default();
@@ -141,26 +161,47 @@ fn every_rpc_has_exactly_one_rule_and_every_rule_an_rpc() {
         let ruled: BTreeSet<String> = policies[service].methods.keys().cloned().collect();
         let missing: Vec<_> = methods.difference(&ruled).collect();
         let stale: Vec<_> = ruled.difference(methods).collect();
-        assert!(missing.is_empty(), "{service}: methods without a rule (refused to everyone): {missing:?}");
-        assert!(stale.is_empty(), "{service}: rules for methods that do not exist: {stale:?}");
+        assert!(
+            missing.is_empty(),
+            "{service}: methods without a rule (refused to everyone): {missing:?}"
+        );
+        assert!(
+            stale.is_empty(),
+            "{service}: rules for methods that do not exist: {stale:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn every_rpc_refuses_anonymous_and_roleless_callers_and_honours_each_role() {
     let mut dev = dev().await;
-    let channel = Endpoint::from_shared(format!("http://{}", dev.addr)).unwrap().connect().await.unwrap();
+    let channel = Endpoint::from_shared(format!("http://{}", dev.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let policies = policies();
     let no_role = token(&dev.key, &[]);
-    let role_tokens: Vec<(&str, String)> = roles::ALL.iter().map(|role| (*role, token(&dev.key, &[role]))).collect();
+    let role_tokens: Vec<(&str, String)> = roles::ALL
+        .iter()
+        .map(|role| (*role, token(&dev.key, &[role])))
+        .collect();
     let mut calls = 0;
     for (service, methods) in rpcs() {
         let policy = &policies[&service];
         for method in methods {
             let anonymous = call(&channel, &service, &method, None).await;
-            assert_eq!(anonymous.code(), Code::Unauthenticated, "{service}/{method} anonymous: {anonymous:?}");
+            assert_eq!(
+                anonymous.code(),
+                Code::Unauthenticated,
+                "{service}/{method} anonymous: {anonymous:?}"
+            );
             let roleless = call(&channel, &service, &method, Some(&no_role)).await;
-            assert_eq!(roleless.code(), Code::PermissionDenied, "{service}/{method} without roles: {roleless:?}");
+            assert_eq!(
+                roleless.code(),
+                Code::PermissionDenied,
+                "{service}/{method} without roles: {roleless:?}"
+            );
 
             for (role, token) in &role_tokens {
                 let principal = Principal {
@@ -174,13 +215,19 @@ async fn every_rpc_refuses_anonymous_and_roleless_callers_and_honours_each_role(
                 let status = call(&channel, &service, &method, Some(token)).await;
                 calls += 1;
                 let permission = &policy.methods[&method].permission;
-                let guard_denied =
-                    status.code() == Code::PermissionDenied && status.message().contains(permission.as_str());
+                let guard_denied = status.code() == Code::PermissionDenied
+                    && status.message().contains(permission.as_str());
                 match policy.authorize(&method, &principal) {
                     // Past the guard; the handler may still refuse (row-level rules).
-                    Ok(()) => assert!(!guard_denied, "{service}/{method} must be open to {role}: {status:?}"),
+                    Ok(()) => assert!(
+                        !guard_denied,
+                        "{service}/{method} must be open to {role}: {status:?}"
+                    ),
                     Err(_) => {
-                        assert!(guard_denied, "{service}/{method} must be closed to {role}: {status:?}");
+                        assert!(
+                            guard_denied,
+                            "{service}/{method} must be closed to {role}: {status:?}"
+                        );
                     }
                 }
             }

@@ -3,13 +3,16 @@
 // Test helpers may unwrap and panic: that is how a test reports failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/process.rs"]
+mod support;
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use support::{connect, exit_code_within, itsm, output, serve, sigterm, wait_for_line};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_stream::StreamExt;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -17,88 +20,6 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-
-const ITSM: &str = env!("CARGO_BIN_EXE_itsm");
-
-fn itsm() -> Command {
-    let mut command = Command::new(ITSM);
-    // The test's own environment must not configure the binary under test.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ITSM_") {
-            command.env_remove(key);
-        }
-    }
-    command.kill_on_drop(true);
-    command
-}
-
-/// `itsm serve <practice>` with what every practice needs: a database (a
-/// SQLite file of its own) and a way to authenticate callers.
-fn serve(practice: &str) -> Command {
-    let dir = std::env::temp_dir().join(format!("itsm-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join(format!("{practice}-{}.db", uuid_like()));
-    let mut command = itsm();
-    command
-        .args(["serve", practice])
-        .env("ITSM_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("ITSM_AUTH_HS256_SECRET", "a test secret that is long enough!!");
-    command
-}
-
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-async fn output(command: &mut Command) -> (i32, String, String) {
-    let output = command.output().await.unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Reads stdout lines until one contains `marker`; returns that line.
-async fn wait_for_line(lines: &mut Lines<BufReader<ChildStdout>>, marker: &str) -> String {
-    let deadline = Duration::from_secs(20);
-    tokio::time::timeout(deadline, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(marker) {
-                return line;
-            }
-        }
-        panic!("stdout closed before a line with {marker:?}");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no line with {marker:?} within {deadline:?}"))
-}
-
-async fn connect(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn sigterm(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-async fn exit_code_within(child: &mut Child, limit: Duration) -> i32 {
-    tokio::time::timeout(limit, child.wait())
-        .await
-        .unwrap_or_else(|_| panic!("did not exit within {limit:?}"))
-        .unwrap()
-        .code()
-        .unwrap_or(-1)
-}
 
 async fn reflected_services(channel: Channel) -> Vec<String> {
     let request = ServerReflectionRequest {
@@ -157,7 +78,10 @@ async fn practices_lists_each_service_name() {
         stdout.contains("cmdb       itsm.cmdb.v1.CmdbService"),
         "{stdout}"
     );
-    assert!(stdout.contains("identity   itsm.identity.v1.IdentityService"), "{stdout}");
+    assert!(
+        stdout.contains("identity   itsm.identity.v1.IdentityService"),
+        "{stdout}"
+    );
     assert_eq!(stdout.lines().count(), 8);
 }
 
@@ -198,7 +122,8 @@ async fn an_unknown_practice_is_refused_with_the_list() {
 async fn a_port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let (code, _, stderr) = output(serve("incidents").env("ITSM_GRPC_ADDR", addr.to_string())).await;
+    let (code, _, stderr) =
+        output(serve("incidents").env("ITSM_GRPC_ADDR", addr.to_string())).await;
     assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!("port {} is already in use", addr.port())),
@@ -401,15 +326,26 @@ async fn migrate_brings_a_practice_database_up_to_date_and_needs_a_url() {
 async fn serve_refuses_to_start_without_a_database_or_a_way_to_authenticate() {
     let (code, _, stderr) = output(itsm().args(["serve", "incidents"])).await;
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"), "{stderr}");
+    assert!(
+        stderr.starts_with("itsm: ITSM_DATABASE_URL is not set"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) = output(serve("incidents").env_remove("ITSM_AUTH_HS256_SECRET")).await;
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("itsm: no way to authenticate callers"), "{stderr}");
+    assert!(
+        stderr.starts_with("itsm: no way to authenticate callers"),
+        "{stderr}"
+    );
 
     let (code, _, stderr) = output(serve("incidents").env("ITSM_AUTH_HS256_SECRET", "short")).await;
     assert_eq!(code, 2);
-    assert!(stderr.contains("ITSM_AUTH_HS256_SECRET: expected a secret of at least 32 characters, got [redacted]"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "ITSM_AUTH_HS256_SECRET: expected a secret of at least 32 characters, got [redacted]"
+        ),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -418,7 +354,12 @@ async fn dev_prints_an_admin_token_and_token_mints_more() {
     use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
 
     let data = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = output(itsm().args(["token", "--role", "agent", "--data-dir"]).arg(data.path())).await;
+    let (code, _, stderr) = output(
+        itsm()
+            .args(["token", "--role", "agent", "--data-dir"])
+            .arg(data.path()),
+    )
+    .await;
     assert_eq!(code, 2, "no dev key yet");
     assert!(stderr.starts_with("itsm: no signing key"), "{stderr}");
 
@@ -430,33 +371,77 @@ async fn dev_prints_an_admin_token_and_token_mints_more() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = wait_for_line(&mut lines, "gRPC").await.split_whitespace().nth(1).unwrap().to_owned();
+    let addr = wait_for_line(&mut lines, "gRPC")
+        .await
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     let admin = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
-    let admin = admin.trim().trim_start_matches("export ITSM_TOKEN=").to_owned();
+    let admin = admin
+        .trim()
+        .trim_start_matches("export ITSM_TOKEN=")
+        .to_owned();
     let mut client = IdentityServiceClient::new(connect(&addr).await);
 
-    let anonymous = client.list_api_keys(ListApiKeysRequest::default()).await.unwrap_err();
+    let anonymous = client
+        .list_api_keys(ListApiKeysRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
 
     let call = |token: &str| {
         let mut request = tonic::Request::new(ListApiKeysRequest::default());
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
         request
     };
-    client.list_api_keys(call(&admin)).await.expect("the printed admin token works");
+    client
+        .list_api_keys(call(&admin))
+        .await
+        .expect("the printed admin token works");
 
-    let (code, agent, _) = output(itsm().args(["token", "--role", "agent", "--subject", "ada", "--data-dir"]).arg(data.path())).await;
+    let (code, agent, _) = output(
+        itsm()
+            .args(["token", "--role", "agent", "--subject", "ada", "--data-dir"])
+            .arg(data.path()),
+    )
+    .await;
     assert_eq!(code, 0);
     let denied = client.list_api_keys(call(agent.trim())).await.unwrap_err();
-    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "agents may not list API keys");
-    let (code, auditor, _) = output(itsm().args(["token", "--role", "auditor", "--data-dir"]).arg(data.path())).await;
+    assert_eq!(
+        denied.code(),
+        tonic::Code::PermissionDenied,
+        "agents may not list API keys"
+    );
+    let (code, auditor, _) = output(
+        itsm()
+            .args(["token", "--role", "auditor", "--data-dir"])
+            .arg(data.path()),
+    )
+    .await;
     assert_eq!(code, 0);
-    client.list_api_keys(call(auditor.trim())).await.expect("auditors read");
+    client
+        .list_api_keys(call(auditor.trim()))
+        .await
+        .expect("auditors read");
 
-    let (code, _, stderr) = output(itsm().args(["token", "--role", "wizard", "--data-dir"]).arg(data.path())).await;
+    let (code, _, stderr) = output(
+        itsm()
+            .args(["token", "--role", "wizard", "--data-dir"])
+            .arg(data.path()),
+    )
+    .await;
     assert_eq!(code, 2);
-    assert!(stderr.starts_with("itsm: unknown role \"wizard\"; roles are: requester, agent"), "{stderr}");
+    assert!(
+        stderr.starts_with("itsm: unknown role \"wizard\"; roles are: requester, agent"),
+        "{stderr}"
+    );
 
     sigterm(&child);
-    assert_eq!(exit_code_within(&mut child, Duration::from_secs(10)).await, 0);
+    assert_eq!(
+        exit_code_within(&mut child, Duration::from_secs(10)).await,
+        0
+    );
 }

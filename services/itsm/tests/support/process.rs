@@ -1,0 +1,127 @@
+//! Running the `itsm` binary in tests: a clean environment, `itsm serve`
+//! with a database and credentials, reading its output, stopping it.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tonic::transport::{Channel, Endpoint};
+
+/// The HS256 secret `serve` configures.
+pub const SECRET: &str = "a test secret that is long enough!!";
+
+const ITSM: &str = env!("CARGO_BIN_EXE_itsm");
+
+pub fn itsm() -> Command {
+    let mut command = Command::new(ITSM);
+    // The test's own environment must not configure the binary under test.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ITSM_") {
+            command.env_remove(key);
+        }
+    }
+    command.kill_on_drop(true);
+    command
+}
+
+/// `itsm serve <practice>` with what every practice needs: a database (a
+/// SQLite file of its own) and a way to authenticate callers.
+pub fn serve(practice: &str) -> Command {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("itsm-serve-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("{practice}-{}.db", uuid_like()));
+    let mut command = itsm();
+    command
+        .args(["serve", practice])
+        .env("ITSM_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ITSM_AUTH_HS256_SECRET", SECRET);
+    command
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+pub async fn output(command: &mut Command) -> (i32, String, String) {
+    let output = command.output().await.unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Reads stdout lines until one contains `marker`; returns that line.
+pub async fn wait_for_line(lines: &mut Lines<BufReader<ChildStdout>>, marker: &str) -> String {
+    let deadline = Duration::from_secs(20);
+    tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(marker) {
+                return line;
+            }
+        }
+        panic!("stdout closed before a line with {marker:?}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no line with {marker:?} within {deadline:?}"))
+}
+
+pub async fn connect(addr: &str) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+pub fn sigterm(child: &Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub async fn exit_code_within(child: &mut Child, limit: Duration) -> i32 {
+    tokio::time::timeout(limit, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("did not exit within {limit:?}"))
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+/// A started `itsm serve`: the child and the address its log announced.
+pub struct Served {
+    pub child: Child,
+    pub addr: String,
+}
+
+/// Starts `command` (an `itsm serve`), with JSON logs, on a free port, and
+/// waits for the log line that says where it listens.
+pub async fn start(mut command: Command) -> Served {
+    let mut child = command
+        .env("ITSM_GRPC_ADDR", "127.0.0.1:0")
+        .env("ITSM_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = wait_for_line(&mut lines, "serving gRPC").await;
+    let addr = line
+        .split("\"addr\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    // Keep reading the logs so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served { child, addr }
+}
