@@ -289,7 +289,7 @@ def check_configmap(idx: dict, where: str, base: bool = False) -> None:
     for key in data:
         if key not in known:
             fail(cm.where(), f"{key} is not a setting the binary reads (typo?): it would be ignored")
-    if HS256_VAR in (cm.doc.get("data") or {}) or HS256_VAR in (cm.doc.get("binaryData") or {}):
+    if HS256_VAR in data or HS256_VAR in (cm.doc.get("binaryData") or {}):
         fail(cm.where(), f"{HS256_VAR} is a secret: it belongs in Secret {AUTH_SECRET}, not the ConfigMap")
     for key, value in data.items():
         if (key.startswith("ITSM_AUTH_") or key == "ITSM_IDENTITY_ADDR") and not str(value or "").strip():
@@ -302,8 +302,7 @@ def check_configmap(idx: dict, where: str, base: bool = False) -> None:
     if "ITSM_AUTH_CLOCK_SKEW" in data and duration_seconds(data["ITSM_AUTH_CLOCK_SKEW"]) is None:
         fail(cm.where(), f"ITSM_AUTH_CLOCK_SKEW {data['ITSM_AUTH_CLOCK_SKEW']!r} is not a duration like 60s")
     ident = str(data.get("ITSM_IDENTITY_ADDR") or "")
-    if ident and ident.rstrip("/") != IDENTITY_ADDR and not re.fullmatch(
-            rf"https?://identity(\.[a-z0-9-]+)*(\.svc(\.[a-z0-9.-]+)?)?:{GRPC_PORT}/?", ident):
+    if ident and not re.fullmatch(rf"https?://identity(\.[a-z0-9.-]+)?:{GRPC_PORT}/?", ident):
         fail(cm.where(), f"ITSM_IDENTITY_ADDR {ident!r} is not the identity Service ({IDENTITY_ADDR})")
     if data.get("ITSM_LOG_FORMAT") not in (None, "json", "text"):
         fail(cm.where(), f"ITSM_LOG_FORMAT is {data['ITSM_LOG_FORMAT']!r}, want json or text")
@@ -342,6 +341,57 @@ def check_secret_env(o: Obj, c: dict, practice: str, redis_required: bool) -> No
             fail(o.where(), f"{var} must not be optional")
     if not any(dig(s, "configMapRef", "name") == "itsm-config" for s in c.get("envFrom") or []):
         fail(o.where(), "envFrom does not include ConfigMap itsm-config")
+
+
+def container_env(idx: dict, c: dict) -> set[str]:
+    """Names of the environment variables a container gets: env entries, and envFrom of a
+    ConfigMap found in idx (its data keys) or of Secret itsm-auth (assumed to hold HS256_VAR)."""
+    names = {e.get("name") for e in c.get("env") or [] if e.get("name")}
+    for s in c.get("envFrom") or []:
+        prefix = s.get("prefix") or ""
+        cm_name = dig(s, "configMapRef", "name")
+        cm = idx.get(("ConfigMap", cm_name), [None])[0] if cm_name else None
+        if cm:
+            names |= {prefix + str(k) for k in (cm.doc.get("data") or {})}
+        if dig(s, "secretRef", "name") == AUTH_SECRET:
+            names.add(prefix + HS256_VAR)
+    return names
+
+
+def check_auth_env(idx: dict, o: Obj, c: dict, serving: bool, overlay: bool) -> None:
+    """Auth wiring of one container: `serving` for a Deployment, `overlay` for a rendered overlay
+    (the base alone names no identity provider, so it has no token scheme yet)."""
+    entries = [e.get("name") for e in c.get("env") or []]
+    dups = sorted({n for n in entries if n and entries.count(n) > 1})
+    if dups:
+        fail(o.where(), f"env lists {dups} more than once (the last one silently wins)")
+    for e in c.get("env") or []:
+        if e.get("name") != HS256_VAR:
+            continue
+        ref = dig(e, "valueFrom", "secretKeyRef")
+        if not ref or ref.get("name") != AUTH_SECRET or ref.get("key") != HS256_VAR:
+            fail(o.where(), f"{HS256_VAR} must come from Secret {AUTH_SECRET} key {HS256_VAR} "
+                            "(secretKeyRef), never a literal or another secret")
+    names = container_env(idx, c)
+    if serving and "ITSM_IDENTITY_ADDR" not in names:
+        fail(o.where(), f"gets no ITSM_IDENTITY_ADDR: API keys could not be verified ({IDENTITY_ADDR})")
+    if not overlay:
+        return
+    schemes = sorted(n for n in (JWKS_VAR, HS256_VAR) if n in names)
+    if len(schemes) > 1:
+        fail(o.where(), f"sets both {JWKS_VAR} and {HS256_VAR}: the binary refuses to start (exit 2)")
+    elif serving and not schemes:
+        fail(o.where(), f"has no way to authenticate callers: set exactly one of {JWKS_VAR} "
+                        f"(ConfigMap) or {HS256_VAR} (Secret {AUTH_SECRET}, dev only); exit 2 otherwise")
+
+
+def mentions(node: object, needles: tuple[str, ...]) -> bool:
+    """True if any key or string value anywhere in node equals one of needles."""
+    if isinstance(node, dict):
+        return any(k in needles or mentions(v, needles) for k, v in node.items())
+    if isinstance(node, list):
+        return any(mentions(v, needles) for v in node)
+    return isinstance(node, str) and node in needles
 
 
 def check_hardening(o: Obj, c: dict) -> None:
@@ -469,9 +519,9 @@ def check_hpa(h: Obj, practice: str, base: bool) -> None:
         fail(h.where(), f"scales {ref.get('kind')}/{ref.get('name')}, want Deployment/{practice}")
     lo, hi = spec.get("minReplicas"), spec.get("maxReplicas")
     if base:
-        want_max = SERVICES[practice][1]
-        if lo != 2:
-            fail(h.where(), f"minReplicas is {lo}, want 2")
+        want_min, want_max = SERVICES[practice][1]
+        if lo != want_min:
+            fail(h.where(), f"minReplicas is {lo}, want {want_min}")
         if hi != want_max:
             fail(h.where(), f"maxReplicas is {hi}, want {want_max}")
     if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
@@ -519,6 +569,11 @@ def check_practices(idx: dict, where: str, rendered: bool, base: bool) -> None:
         pod_labels = check_deployment(dep, practice, budget, rendered) if dep else {}
         job = one(idx, "Job", f"{practice}-migrate", loc)
         job_labels = check_job(job, practice, rendered) if job else None
+        overlay = rendered and not base
+        for o, verb, serving in ((dep, "serve", True), (job, "migrate", False)):
+            for c in dig(o.doc, "spec", "template", "spec", "containers", default=[]) if o else []:
+                if (c.get("args") or [None])[0] == verb:
+                    check_auth_env(idx, o, c, serving, overlay)
         if dep and job and selects(dig(dep.doc, "spec", "selector", "matchLabels"), job_labels):
             fail(dep.where(), "selector also matches the migration Job's pod")
         if rendered and not base and dep:
@@ -555,7 +610,7 @@ def check_base() -> None:
     for (kind, name), found in idx.items():
         if len(found) > 1:
             fail(rel(found[0].source), f"{kind}/{name} is defined {len(found)} times")
-    check_configmap(idx, "k8s/base")
+    check_configmap(idx, "k8s/base", base=True)
     check_practices(idx, "k8s/base", rendered=False, base=True)
 
 
@@ -616,11 +671,11 @@ def check_known_fields(idx: dict) -> None:
 
 
 def check_dev(idx: dict, where: str) -> None:
-    """dev: one pod per practice, JSON logs."""
+    """dev: one pod per service, JSON logs."""
     for practice in SERVICES:
         h = idx.get(("HorizontalPodAutoscaler", practice), [None])[0]
         if h and (dig(h.doc, "spec", "minReplicas"), dig(h.doc, "spec", "maxReplicas")) != (1, 1):
-            fail(h.where(), "dev runs one pod per practice: want minReplicas 1, maxReplicas 1")
+            fail(h.where(), "dev runs one pod per service: want minReplicas 1, maxReplicas 1")
         p = idx.get(("PodDisruptionBudget", practice), [None])[0]
         if p and dig(p.doc, "spec", "minAvailable") not in (0, None):
             fail(p.where(), "with one pod, a PDB demanding minAvailable >= 1 blocks every drain")
@@ -629,11 +684,24 @@ def check_dev(idx: dict, where: str) -> None:
         fail(cm.where(), "dev sets ITSM_LOG_FORMAT=json")
 
 
-def check_prod(idx: dict, where: str) -> None:
-    """prod: more incidents pods than the base."""
+def check_prod(idx: dict, where: str, docs: list[dict]) -> None:
+    """prod: more incidents pods than the base; tokens from a real identity provider only."""
+    for d in docs:
+        if mentions(d, (HS256_VAR, AUTH_SECRET)):
+            o = Obj(d, Path(where))
+            fail(o.where(), f"mentions {HS256_VAR} or Secret {AUTH_SECRET}: prod verifies tokens "
+                            f"with its identity provider's JWKS, never the development secret")
+    cm = idx.get(("ConfigMap", "itsm-config"), [None])[0]
+    data = dig(cm.doc, "data", default={}) if cm else {}
+    if cm and data.get("ITSM_AUTH_ISSUER", DEV_ISSUER) == DEV_ISSUER:
+        fail(cm.where(), f"prod ITSM_AUTH_ISSUER is {DEV_ISSUER!r}, the development default: "
+                         "set your identity provider's issuer")
+    jwks = str(data.get(JWKS_VAR) or "")
+    if cm and jwks and not (jwks.startswith("https://") or jwks.startswith("/")):
+        fail(cm.where(), f"prod {JWKS_VAR} {jwks!r} is not an https:// URL or an absolute file path")
     h = idx.get(("HorizontalPodAutoscaler", "incidents"), [None])[0]
     if h and not (dig(h.doc, "spec", "minReplicas", default=0) > 2
-                  and dig(h.doc, "spec", "maxReplicas", default=0) >= SERVICES["incidents"][1]):
+                  and dig(h.doc, "spec", "maxReplicas", default=0) >= SERVICES["incidents"][1][1]):
         fail(h.where(), "prod keeps more incidents pods than the base (minReplicas > 2, maxReplicas >= 20)")
 
 
@@ -664,13 +732,13 @@ def check_rendered(overlays: list[Path]) -> None:
             fail(where, f"rendered output does not parse: {e}")
             continue
         idx = index([Obj(d, Path(where)) for d in docs])
-        check_configmap(idx, where)
+        check_configmap(idx, where, base=directory == BASE)
         check_practices(idx, where, rendered=True, base=directory == BASE)
         check_known_fields(idx)
         if directory.name == "dev":
             check_dev(idx, where)
         if directory.name == "prod":
-            check_prod(idx, where)
+            check_prod(idx, where, docs)
         if directory != BASE:
             namespaces = {dig(d, "metadata", "namespace") for d in docs if d.get("kind") != "Namespace"}
             if None in namespaces or len(namespaces) != 1:
@@ -731,6 +799,10 @@ def check_compose() -> None:
             fail(where, f"{practice}: ITSM_DATABASE_URL {db!r} is not postgres://.../itsm_{practice}")
         if isinstance(env, dict) and not str(env.get("ITSM_REDIS_URL", "")).startswith("redis://"):
             fail(where, f"{practice}: ITSM_REDIS_URL is not a redis:// URL")
+        check_compose_auth(where, practice, env, serving=True)
+        if isinstance((services.get(f"{practice}-migrate") or {}).get("environment"), dict):
+            check_compose_auth(where, f"{practice}-migrate", services[f"{practice}-migrate"]["environment"],
+                               serving=False)
         if not re.search(rf"CREATE\s+DATABASE\s+itsm_{practice}\b", sql, re.IGNORECASE):
             fail(rel(init_sql), f"does not create database itsm_{practice}")
         migrate = services.get(f"{practice}-migrate")
@@ -742,6 +814,30 @@ def check_compose() -> None:
     host = [p.rsplit(":", 1)[0] for p in all_ports]
     if len(host) != len(set(host)):
         fail(where, f"host ports are not unique: {all_ports}")
+
+
+def check_compose_auth(where: str, name: str, env: object, serving: bool) -> None:
+    """Every itsm container in compose: ITSM_IDENTITY_ADDR and exactly one token scheme (a
+    migration at most one); the HS256 secret from the environment, with a long enough default."""
+    if not isinstance(env, dict):
+        fail(where, f"{name}: environment is not a mapping")
+        return
+    if serving and str(env.get("ITSM_IDENTITY_ADDR", "")) != IDENTITY_ADDR:
+        fail(where, f"{name}: ITSM_IDENTITY_ADDR is {env.get('ITSM_IDENTITY_ADDR')!r}, want {IDENTITY_ADDR!r}")
+    schemes = [n for n in (JWKS_VAR, HS256_VAR) if n in env]
+    if len(schemes) > 1:
+        fail(where, f"{name}: sets both {JWKS_VAR} and {HS256_VAR}: the binary refuses to start (exit 2)")
+    elif serving and not schemes:
+        fail(where, f"{name}: no way to authenticate callers: set {HS256_VAR} (or {JWKS_VAR})")
+    if HS256_VAR in env:
+        value = str(env[HS256_VAR])
+        m = re.fullmatch(r"\$\{ITSM_AUTH_HS256_SECRET(?::-(?P<default>[^}]*)|:\?[^}]*)\}", value)
+        if not m:
+            fail(where, f"{name}: {HS256_VAR} must come from the environment: "
+                        "${ITSM_AUTH_HS256_SECRET:-<dev default>}, not a fixed value")
+        elif m.group("default") is not None and len(m.group("default")) < 32:
+            fail(where, f"{name}: the default {HS256_VAR} has {len(m.group('default'))} characters, "
+                        "want at least 32 (exit 2 otherwise)")
 
 
 def check_dockerfile() -> None:

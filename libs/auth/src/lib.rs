@@ -9,6 +9,8 @@
 //!   and the [`apikey::ApiKeyVerifier`] the identity service answers.
 //! - [`policy`]: per-service tables mapping each RPC to a permission and the
 //!   roles that hold it. Default deny: a method with no rule is refused.
+//! - [`rows`]: the row-level rules (own tickets, hidden work notes, drafts)
+//!   every practice applies on top of the tables.
 //! - [`layer`]: the tower layer every service installs; [`forward`]: the
 //!   client interceptor that forwards the caller's credentials.
 
@@ -23,6 +25,7 @@ pub mod policy;
 pub mod principal;
 pub mod remote;
 pub mod roles;
+pub mod rows;
 
 pub use authn::Authenticator;
 pub use error::AuthError;
