@@ -365,6 +365,10 @@ def check_auth_env(idx: dict, o: Obj, c: dict, serving: bool, overlay: bool) -> 
     dups = sorted({n for n in entries if n and entries.count(n) > 1})
     if dups:
         fail(o.where(), f"env lists {dups} more than once (the last one silently wins)")
+    known = known_env_vars()
+    for n in entries:
+        if n and n.startswith("ITSM_") and n not in known:
+            fail(o.where(), f"env {n} is not a setting the binary reads (typo?): it would be ignored")
     for e in c.get("env") or []:
         if e.get("name") != HS256_VAR:
             continue

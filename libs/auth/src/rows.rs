@@ -40,7 +40,9 @@ pub fn ticket_scope(principal: &Principal) -> Option<&str> {
 /// Whether the principal may see (and comment on) a ticket whose
 /// caller/requester is `owner` and whose watch list is `watchers`.
 pub fn may_see_ticket(principal: &Principal, owner: &str, watchers: &[String]) -> bool {
-    !is_requester_only(principal) || owner == principal.subject || watchers.iter().any(|w| *w == principal.subject)
+    !is_requester_only(principal)
+        || owner == principal.subject
+        || watchers.iter().any(|w| *w == principal.subject)
 }
 
 /// Whether the principal may see work notes (internal journal entries).
@@ -51,7 +53,9 @@ pub fn may_see_work_notes(principal: &Principal) -> bool {
 /// Whether the principal may see a draft (or in-review) article written by
 /// `author`: its author, knowledge authors (who review each other), admins.
 pub fn may_see_draft(principal: &Principal, author: &str) -> bool {
-    principal.subject == author || principal.has_role(roles::KNOWLEDGE_AUTHOR) || principal.is_admin()
+    principal.subject == author
+        || principal.has_role(roles::KNOWLEDGE_AUTHOR)
+        || principal.is_admin()
 }
 
 #[cfg(test)]

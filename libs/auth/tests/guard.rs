@@ -38,8 +38,19 @@ impl IncidentService for WhoAmI {
         request: Request<GetIncidentRequest>,
     ) -> Result<Response<Incident>, Status> {
         let caller = principal(&request)?.subject.clone();
+        // What a call to another service on the caller's behalf would carry.
+        let onward = itsm_auth::forward::forward(&request, ());
+        let header = |name: &str| {
+            onward
+                .metadata()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
         Ok(Response::new(Incident {
             caller,
+            description: header("authorization"),
+            category: header("x-request-id"),
             ..Incident::default()
         }))
     }
@@ -148,6 +159,12 @@ async fn permitted_callers_reach_the_handler_as_themselves() {
         .unwrap()
         .into_inner();
     assert_eq!(incident.caller, "ada");
+    assert_eq!(
+        incident.description,
+        format!("Bearer {}", token("ada", &["requester"])),
+        "credentials forwarded"
+    );
+    assert_eq!(incident.category.len(), 36, "the request id travels on too");
     // Auditors read; admins call anything listed.
     assert!(
         client
