@@ -33,14 +33,15 @@ What it verifies:
     in prod mentions ITSM_AUTH_HS256_SECRET or Secret itsm-auth;
   * deploy/compose.yaml runs `itsm serve <service>` for all eight on host ports 50051..50058
     with a gRPC healthcheck and its own database, which deploy/postgres/init.sql creates; every
-    itsm container has ITSM_IDENTITY_ADDR=http://identity:50051 and exactly one of
-    ITSM_AUTH_JWKS / ITSM_AUTH_HS256_SECRET, the latter from ${ITSM_AUTH_HS256_SECRET...} with
-    a default of at least 32 characters;
+    serving container has ITSM_IDENTITY_ADDR=http://identity:50051 and exactly one of
+    ITSM_AUTH_JWKS / ITSM_AUTH_HS256_SECRET (migrations at most one), the latter from
+    ${ITSM_AUTH_HS256_SECRET:-...} with a default of at least 32 characters;
   * deploy/Dockerfile has the agreed builder, runtime, user, port and entrypoint.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -148,7 +149,8 @@ def selects(selector: dict | None, labels: dict | None) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def known_env_vars() -> set[str]:
+@functools.lru_cache(maxsize=None)
+def known_env_vars() -> frozenset[str]:
     keys: tuple[str, ...] | list[str] = KNOWN_KEYS_FALLBACK
     try:
         m = re.search(r"const\s+KNOWN_KEYS\s*:[^=]*=\s*&\[(.*?)\];", CONFIG_RS.read_text(), re.DOTALL)
@@ -156,7 +158,7 @@ def known_env_vars() -> set[str]:
             keys = re.findall(r'"([a-z0-9_]+)"', m.group(1)) or keys
     except OSError:
         pass
-    return {"ITSM_" + k.upper() for k in keys} | {"ITSM_CONFIG"}
+    return frozenset({"ITSM_" + k.upper() for k in keys} | {"ITSM_CONFIG"})
 
 
 # --------------------------------------------------------------------------- YAML parsing
