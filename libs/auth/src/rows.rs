@@ -42,7 +42,7 @@ pub fn ticket_scope(principal: &Principal) -> Option<&str> {
 pub fn may_see_ticket(principal: &Principal, owner: &str, watchers: &[String]) -> bool {
     !is_requester_only(principal)
         || owner == principal.subject
-        || watchers.iter().any(|w| *w == principal.subject)
+        || watchers.contains(&principal.subject)
 }
 
 /// Whether the principal may see work notes (internal journal entries).

@@ -1,4 +1,5 @@
 //! The `IdentityService` handlers: decode, check, run the use case, encode.
+//! API keys here; assignment groups in [`group`].
 //!
 //! Who may call which method is decided before a handler runs, by the auth
 //! layer and `policy.toml`; handlers read the caller only to record it and
@@ -26,6 +27,8 @@ use crate::convert;
 use crate::domain::{self, ApiKey};
 use crate::store::{self, StoredKey};
 use crate::verify::LocalApiKeyVerifier;
+
+mod group;
 
 const STREAM: &str = "identity";
 const SOURCE: &str = "itsm.identity";
@@ -85,6 +88,13 @@ impl IdentityApi {
             db,
             tokens: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// The key that signs list page tokens, read (or made) on first use.
+    async fn page_tokens(&self) -> Result<&PageTokens, StoreError> {
+        self.tokens
+            .get_or_try_init(|| store::page_tokens(&self.db))
+            .await
     }
 
     async fn create(
@@ -157,10 +167,7 @@ impl IdentityApi {
         &self,
         request: pb::ListApiKeysRequest,
     ) -> Result<pb::ListApiKeysResponse, ApiError> {
-        let tokens = self
-            .tokens
-            .get_or_try_init(|| store::page_tokens(&self.db))
-            .await?;
+        let tokens = self.page_tokens().await?;
         let list = ListRequest {
             page_size: request.page_size,
             page_token: &request.page_token,
@@ -218,7 +225,7 @@ async fn select(
         .ok_or_else(|| ApiError::not_found(name))
 }
 
-/// The audit entry and the event of a change, in the change's transaction.
+/// The audit entry and the event of a change to a key, in the change's transaction.
 async fn record(
     tx: &mut Tx,
     call: &Call,
@@ -227,16 +234,45 @@ async fn record(
     changes: Vec<FieldChange>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let name = key.name();
     let payload = convert::event_payload(key, &changes, now);
+    let change = Change {
+        resource: key.name(),
+        version: key.version,
+        action,
+        event_type,
+        changes,
+        payload,
+    };
+    record_change(tx, call, change, now).await
+}
+
+/// One change to a resource, as its audit entry and event tell it.
+#[derive(Debug)]
+struct Change<'a> {
+    resource: String,
+    /// The resource's version after the change: the event's sequence.
+    version: i64,
+    action: &'a str,
+    event_type: &'a str,
+    changes: Vec<FieldChange>,
+    payload: prost_types::Any,
+}
+
+/// Writes the audit entry and the event of a change, in the change's transaction.
+async fn record_change(
+    tx: &mut Tx,
+    call: &Call,
+    change: Change<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
     audit::insert(
         tx,
         &AuditRecord {
-            resource: name.clone(),
-            action: action.to_owned(),
+            resource: change.resource.clone(),
+            action: change.action.to_owned(),
             actor: call.actor.clone(),
             time: now,
-            changes,
+            changes: change.changes,
             request_id: call.request_id.clone(),
         },
     )
@@ -246,10 +282,10 @@ async fn record(
         &NewEvent {
             stream: STREAM,
             source: SOURCE,
-            event_type,
-            subject: &name,
-            sequence: u64::try_from(key.version).unwrap_or_default(),
-            payload,
+            event_type: change.event_type,
+            subject: &change.resource,
+            sequence: u64::try_from(change.version).unwrap_or_default(),
+            payload: change.payload,
             actor: &call.actor,
             request_id: &call.request_id,
             traceparent: &call.traceparent,
@@ -321,5 +357,69 @@ impl IdentityService for IdentityApi {
             ));
         }
         reply(self.verify(request.into_inner()).await)
+    }
+
+    async fn create_group(
+        &self,
+        request: Request<pb::CreateGroupRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let call = Call::of(&request)?;
+        reply(group::create(self, &call, request.into_inner()).await)
+    }
+
+    async fn get_group(
+        &self,
+        request: Request<pb::GetGroupRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        itsm_auth::principal(&request)?;
+        reply(group::get(self, request.into_inner()).await)
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        itsm_auth::principal(&request)?;
+        reply(group::list(self, request.into_inner()).await)
+    }
+
+    async fn update_group(
+        &self,
+        request: Request<pb::UpdateGroupRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let call = Call::of(&request)?;
+        reply(group::update(self, &call, request.into_inner()).await)
+    }
+
+    async fn delete_group(
+        &self,
+        request: Request<pb::DeleteGroupRequest>,
+    ) -> Result<Response<pb::DeleteGroupResponse>, Status> {
+        let call = Call::of(&request)?;
+        reply(group::delete(self, &call, request.into_inner()).await)
+    }
+
+    async fn add_group_member(
+        &self,
+        request: Request<pb::AddGroupMemberRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let call = Call::of(&request)?;
+        reply(group::add_member(self, &call, request.into_inner()).await)
+    }
+
+    async fn remove_group_member(
+        &self,
+        request: Request<pb::RemoveGroupMemberRequest>,
+    ) -> Result<Response<pb::Group>, Status> {
+        let call = Call::of(&request)?;
+        reply(group::remove_member(self, &call, request.into_inner()).await)
+    }
+
+    async fn check_membership(
+        &self,
+        request: Request<pb::CheckMembershipRequest>,
+    ) -> Result<Response<pb::CheckMembershipResponse>, Status> {
+        itsm_auth::principal(&request)?;
+        reply(group::check_membership(self, request.into_inner()).await)
     }
 }

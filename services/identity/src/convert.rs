@@ -1,11 +1,14 @@
 //! Between the contract's messages and the domain: requests in, keys and
-//! event payloads out. No secret ever passes through here.
+//! event payloads out. No secret ever passes through here. Groups are in
+//! [`group`].
 
 use itsm_proto::itsm::identity::v1 as pb;
 use itsm_store::audit::{FieldChange, timestamp};
 use prost::Message as _;
 
 use crate::domain::{ApiKey, KeyRequest};
+
+pub mod group;
 
 /// The fields of a requested key a caller may set; output-only ones are ignored.
 pub fn key_request(key: pb::ApiKey) -> KeyRequest {
@@ -43,19 +46,24 @@ pub fn api_key(key: &ApiKey, now: i64) -> pb::ApiKey {
 pub fn event_payload(key: &ApiKey, changes: &[FieldChange], now: i64) -> prost_types::Any {
     let event = pb::ApiKeyEvent {
         api_key: Some(api_key(key, now)),
-        changes: changes
-            .iter()
-            .map(|c| itsm_proto::itsm::common::v1::FieldChange {
-                field: c.field.clone(),
-                old_value: c.old.clone(),
-                new_value: c.new.clone(),
-            })
-            .collect(),
+        changes: field_changes(changes),
     };
     prost_types::Any {
         type_url: "type.googleapis.com/itsm.identity.v1.ApiKeyEvent".into(),
         value: event.encode_to_vec(),
     }
+}
+
+/// Changes as event payloads carry them.
+fn field_changes(changes: &[FieldChange]) -> Vec<itsm_proto::itsm::common::v1::FieldChange> {
+    changes
+        .iter()
+        .map(|c| itsm_proto::itsm::common::v1::FieldChange {
+            field: c.field.clone(),
+            old_value: c.old.clone(),
+            new_value: c.new.clone(),
+        })
+        .collect()
 }
 
 /// The answer to `VerifyApiKey` for a verified key.

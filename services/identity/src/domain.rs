@@ -1,16 +1,19 @@
 //! The rules of API keys, free of I/O: what a valid request for a key is,
 //! which state a key is in, who may grant what, and when a key may be
 //! revoked. Times are microseconds since the Unix epoch, as stored.
+//! Assignment groups have their own rules in [`group`].
 
 use itsm_auth::roles;
 use itsm_platform::{ApiError, Violations};
 use itsm_store::audit::{Actor, FieldChange};
 
+pub mod group;
+
 /// The collection of every key's resource name: `apiKeys/<key id>`.
 pub const COLLECTION: &str = "apiKeys";
-/// Longest display name, in characters.
+/// Longest display name (of a key or a group), in characters.
 pub const DISPLAY_NAME_MAX: usize = 100;
-/// Longest description or revoke reason, in characters.
+/// Longest description (of a key or a group) or revoke reason, in characters.
 pub const TEXT_MAX: usize = 1000;
 /// Longest lifetime of a key: two years. 731 days, so that "now plus two
 /// calendar years" fits whether or not a 29 February falls in between.

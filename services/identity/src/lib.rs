@@ -1,15 +1,18 @@
-//! Identity: the platform's own record of who may call it. Today, API keys
-//! for service accounts (monitoring, CI/CD, HR systems): issued with a random
-//! secret shown once, stored as a hash, listed, revoked, expiring; and
-//! verified, for every other service's auth layer, through `VerifyApiKey`.
-//! Groups and memberships will live here too.
+//! Identity: the platform's own record of who may call it and who works
+//! where. API keys for service accounts (monitoring, CI/CD, HR systems):
+//! issued with a random secret shown once, stored as a hash, listed,
+//! revoked, expiring; and verified, for every other service's auth layer,
+//! through `VerifyApiKey`. Assignment groups and their members, which every
+//! ticket practice checks assignees against through `CheckMembership`.
 //!
 //! The gRPC contract is `itsm.identity.v1.IdentityService` in
 //! `proto/itsm/identity/v1`; who may call what is `policy.toml`. It may use
 //! the libs; it knows other practices only through `itsm-proto`.
 //!
-//! - [`domain`]: validation, states, the revoke rule (no I/O).
-//! - [`store`]: the `api_keys` table.
+//! - [`domain`]: validation, states, the revoke rule; group rules in
+//!   [`domain::group`] (no I/O).
+//! - [`store`]: the `api_keys` table; [`store::group`] the `groups` and
+//!   `group_members` tables.
 //! - [`api`]: the handlers; every change writes row, audit entry and event
 //!   in one transaction.
 //! - [`verify`]: [`LocalApiKeyVerifier`], a key to a principal.
@@ -30,7 +33,7 @@ pub use verify::LocalApiKeyVerifier;
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// This service's own schema (the `api_keys` table), applied after the platform tables.
+/// This service's own schema (API keys, groups), applied after the platform tables.
 pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> =
     Some(itsm_store::migrate::Migrations {
         postgres: &POSTGRES,
@@ -71,5 +74,41 @@ mod tests {
         contract.sort();
         let ruled: Vec<String> = policy.methods.keys().cloned().collect();
         assert_eq!(ruled, contract);
+    }
+
+    /// Group membership decides who may be assigned tickets: only admins
+    /// change it. Those who work tickets, and the practices checking
+    /// assignees, read it; requesters do not.
+    #[test]
+    fn groups_are_changed_by_admins_and_read_by_those_who_work_tickets() {
+        use itsm_auth::{Principal, PrincipalKind, roles};
+        let policy = Policy::from_toml(super::POLICY).unwrap();
+        let caller = |role: &str| Principal {
+            subject: "u1".into(),
+            display_name: "U".into(),
+            kind: PrincipalKind::User,
+            roles: vec![role.to_owned()],
+            groups: vec![],
+            tenant: String::new(),
+        };
+        let changes = [
+            "CreateGroup",
+            "UpdateGroup",
+            "DeleteGroup",
+            "AddGroupMember",
+            "RemoveGroupMember",
+        ];
+        for method in changes {
+            for role in roles::ALL {
+                let allowed = policy.authorize(method, &caller(role)).is_ok();
+                assert_eq!(allowed, *role == roles::ADMIN, "{method} as {role}");
+            }
+        }
+        for method in ["GetGroup", "ListGroups", "CheckMembership"] {
+            for role in roles::ALL {
+                let allowed = policy.authorize(method, &caller(role)).is_ok();
+                assert_eq!(allowed, *role != roles::REQUESTER, "{method} as {role}");
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! SQL for API keys, one text for PostgreSQL and SQLite. Functions take a
-//! connection; the use case in `api` owns the transaction.
+//! connection; the use case in `api` owns the transaction. Groups are in
+//! [`group`]; the page token key below serves both.
 //!
 //! Absent times are stored as 0 (see the migration), roles as sorted
 //! comma-separated text; `version` is the etag.
@@ -14,6 +15,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::domain::ApiKey;
+
+pub mod group;
 
 const SELECT: &str = "SELECT id, key_id, secret_hash, display_name, service_account, roles, \
      description, created_at, created_by_subject, created_by_name, created_by_kind, expire_at, \

@@ -1,10 +1,17 @@
 //! The identity service over a real socket, on PostgreSQL and SQLite: keys
 //! issued once, verified, refused for each reason, revoked, listed, and
-//! every change leaving its audit entry and event.
+//! every change leaving its audit entry and event. Groups in `api/groups.rs`
+//! and `api/memberships.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "api/support.rs"]
 mod support;
+
+#[path = "api/groups.rs"]
+mod groups;
+
+#[path = "api/memberships.rs"]
+mod memberships;
 
 use itsm_auth::PrincipalKind;
 use itsm_auth::apikey::{self, ApiKeyVerifier};

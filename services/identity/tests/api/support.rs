@@ -96,6 +96,7 @@ pub fn as_<T>(caller: &str, message: T) -> Request<T> {
 
 pub const ADMIN: &str = "alice:admin";
 pub const SERVICE: &str = "svc-incidents:service";
+pub const AGENT: &str = "bob:agent";
 
 pub fn in_days(days: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -178,6 +179,128 @@ impl Harness {
         let sql = format!("SELECT COUNT(*) FROM {table}");
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(self.db.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// A group to create: `members` as given, the optional fields set.
+pub fn group_for(display_name: &str, members: &[&str]) -> pb::Group {
+    pb::Group {
+        display_name: display_name.to_owned(),
+        description: "for tests".into(),
+        email: "team@example.com".into(),
+        manager: "grace".into(),
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        ..pb::Group::default()
+    }
+}
+
+pub fn create_group_request(group_id: &str, group: pb::Group) -> pb::CreateGroupRequest {
+    pb::CreateGroupRequest {
+        group: Some(group),
+        group_id: group_id.to_owned(),
+        request_id: String::new(),
+    }
+}
+
+impl Harness {
+    /// Creates `groups/<group_id>` as an admin.
+    pub async fn create_group(&mut self, group_id: &str, members: &[&str]) -> pb::Group {
+        let group = group_for(&format!("{group_id} team"), members);
+        let request = create_group_request(group_id, group);
+        self.client
+            .create_group(as_(ADMIN, request))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn get_group(&mut self, name: &str) -> Result<pb::Group, Status> {
+        let request = pb::GetGroupRequest {
+            name: name.to_owned(),
+        };
+        let reply = self.client.get_group(as_(AGENT, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn list_groups(
+        &mut self,
+        request: pb::ListGroupsRequest,
+    ) -> Result<pb::ListGroupsResponse, Status> {
+        let reply = self.client.list_groups(as_(AGENT, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn update_group(
+        &mut self,
+        group: pb::Group,
+        paths: &[&str],
+        etag: &str,
+    ) -> Result<pb::Group, Status> {
+        let request = pb::UpdateGroupRequest {
+            group: Some(group),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+            etag: etag.to_owned(),
+        };
+        let reply = self.client.update_group(as_(ADMIN, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn delete_group(&mut self, name: &str, etag: &str) -> Result<(), Status> {
+        let request = pb::DeleteGroupRequest {
+            name: name.to_owned(),
+            etag: etag.to_owned(),
+        };
+        let reply = self.client.delete_group(as_(ADMIN, request)).await;
+        reply.map(|_| ())
+    }
+
+    pub async fn add_member(
+        &mut self,
+        group: &str,
+        member: &str,
+        etag: &str,
+    ) -> Result<pb::Group, Status> {
+        let request = pb::AddGroupMemberRequest {
+            group: group.to_owned(),
+            member: member.to_owned(),
+            etag: etag.to_owned(),
+        };
+        let reply = self.client.add_group_member(as_(ADMIN, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn remove_member(&mut self, group: &str, member: &str) -> Result<pb::Group, Status> {
+        let request = pb::RemoveGroupMemberRequest {
+            group: group.to_owned(),
+            member: member.to_owned(),
+        };
+        let reply = self.client.remove_group_member(as_(ADMIN, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    /// CheckMembership as a practice asks it: with the service role.
+    pub async fn check(
+        &mut self,
+        group: &str,
+        member: &str,
+    ) -> Result<pb::CheckMembershipResponse, Status> {
+        let request = pb::CheckMembershipRequest {
+            group: group.to_owned(),
+            member: member.to_owned(),
+        };
+        let reply = self.client.check_membership(as_(SERVICE, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    /// The audit actions recorded for `resource`, oldest first.
+    pub async fn audit_actions(&self, resource: &str) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE resource = $1 ORDER BY id")
+            .bind(resource)
+            .fetch_all(self.db.pool())
             .await
             .unwrap()
     }
