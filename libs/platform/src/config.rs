@@ -101,6 +101,9 @@ pub struct Config {
     pub auth_groups_claim: String,
     /// The identity service, which verifies API keys (`identity_addr`, e.g. http://identity:50051).
     pub identity_addr: Option<String>,
+    /// This service's own API key, for calls it makes on nobody's behalf
+    /// (checking group membership, timers) (`service_api_key`).
+    pub service_api_key: Option<Secret>,
 }
 
 impl Config {
@@ -129,6 +132,7 @@ impl Config {
             auth_roles_claim: "roles".to_owned(),
             auth_groups_claim: "groups".to_owned(),
             identity_addr: None,
+            service_api_key: None,
         }
     }
 
@@ -249,6 +253,13 @@ impl Config {
                     },
                 )?
                 .or(d.identity_addr),
+            service_api_key: sources
+                .get_secret(
+                    "service_api_key",
+                    "an API key such as itsm_<id>_<secret>",
+                    |raw| raw.starts_with("itsm_").then(|| Secret::new(raw)),
+                )?
+                .or(d.service_api_key),
         };
         sources.reject_unknown_file_keys(KNOWN_KEYS)?;
         Ok(config)
@@ -275,6 +286,7 @@ const KNOWN_KEYS: &[&str] = &[
     "auth_roles_claim",
     "auth_groups_claim",
     "identity_addr",
+    "service_api_key",
 ];
 
 /// Why the configuration was refused. Its `Display` is the one line printed before exit code 2.

@@ -231,6 +231,8 @@ pub enum CliError {
     Policy(#[from] itsm_auth::policy::PolicyError),
     #[error("{0}")]
     Auth(#[from] itsm_auth::AuthError),
+    #[error("{0}")]
+    Api(#[from] itsm_platform::ApiError),
     #[error("database: {0}")]
     Store(#[from] itsm_store::StoreError),
     #[error("cannot create the data directory {path}: {source}")]

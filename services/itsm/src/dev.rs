@@ -15,7 +15,7 @@ use itsm_platform::config::Config;
 use itsm_platform::{Drain, GrpcServer, shutdown};
 
 use crate::cli::CliError;
-use crate::practice::Practice;
+use crate::practice::{Practice, Wiring};
 
 pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
     std::fs::create_dir_all(&data_dir).map_err(|source| CliError::DataDir {
@@ -37,6 +37,10 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         .iter()
         .find(|(practice, _)| *practice == Practice::Identity)
         .map(|(_, db)| db.clone());
+    let directory: Arc<dyn itsm_incidents::Directory> = match &identity {
+        Some(db) => Arc::new(crate::directory::LocalDirectory::new(db.clone())),
+        None => Arc::new(itsm_incidents::NoDirectory),
+    };
     let api_keys = identity.map(|db| {
         Arc::new(itsm_identity::LocalApiKeyVerifier::new(db))
             as Arc<dyn itsm_auth::apikey::ApiKeyVerifier>
@@ -46,7 +50,12 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     )?));
     let mut server = GrpcServer::new(&config);
     for (practice, db) in &databases {
-        server = practice.add_to(server, &guard, db)?;
+        let wiring = Wiring {
+            guard: &guard,
+            db,
+            directory: Arc::clone(&directory),
+        };
+        server = practice.add_to(server, &wiring)?;
     }
     let server = server.bind().await?;
     let admin = match &config.auth_hs256_secret {

@@ -5,6 +5,7 @@
 
 mod cli;
 mod dev;
+mod directory;
 mod health;
 mod practice;
 mod serve;

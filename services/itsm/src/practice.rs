@@ -1,10 +1,22 @@
 //! The practices this binary can run: the one place a new practice is added.
 
+use std::sync::Arc;
+
 use itsm_auth::Guard;
 use itsm_auth::policy::PolicyError;
 use itsm_platform::GrpcServer;
 use itsm_store::migrate::Migrations;
 use itsm_store::{Db, StoreError};
+
+/// What a practice is built with.
+#[derive(Debug)]
+pub struct Wiring<'a> {
+    pub guard: &'a Guard,
+    /// The practice's own database.
+    pub db: &'a Db,
+    /// Group membership (the identity service).
+    pub directory: Arc<dyn itsm_incidents::Directory>,
+}
 
 /// One ITIL practice (or platform service), served by its own crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,12 +101,18 @@ impl Practice {
     pub fn add_to(
         self,
         server: GrpcServer,
-        guard: &Guard,
-        db: &Db,
+        wiring: &Wiring<'_>,
     ) -> Result<GrpcServer, PolicyError> {
+        let Wiring {
+            guard,
+            db,
+            directory,
+        } = wiring;
         Ok(match self {
-            Self::Incidents => server
-                .add_service(guard.protect(itsm_incidents::service(), itsm_incidents::POLICY)?),
+            Self::Incidents => server.add_service(guard.protect(
+                itsm_incidents::service((*db).clone(), Arc::clone(directory)),
+                itsm_incidents::POLICY,
+            )?),
             Self::Problems => {
                 server.add_service(guard.protect(itsm_problems::service(), itsm_problems::POLICY)?)
             }
@@ -111,7 +129,7 @@ impl Practice {
             Self::Knowledge => server
                 .add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
             Self::Identity => server.add_service(
-                guard.protect(itsm_identity::service(db.clone()), itsm_identity::POLICY)?,
+                guard.protect(itsm_identity::service((*db).clone()), itsm_identity::POLICY)?,
             ),
         })
     }

@@ -9,7 +9,7 @@ use itsm_platform::config::Config;
 use itsm_platform::{Drain, GrpcServer, shutdown};
 
 use crate::cli::CliError;
-use crate::practice::Practice;
+use crate::practice::{Practice, Wiring};
 
 pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> {
     let url = config
@@ -31,8 +31,14 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(
         &config, api_keys,
     )?));
+    let directory = crate::directory::for_serve(&config, practice)?;
+    let wiring = Wiring {
+        guard: &guard,
+        db: &db,
+        directory,
+    };
     let server = practice
-        .add_to(GrpcServer::new(&config), &guard, &db)?
+        .add_to(GrpcServer::new(&config), &wiring)?
         .bind()
         .await?;
     tracing::info!(

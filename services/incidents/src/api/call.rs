@@ -1,0 +1,205 @@
+//! What every handler shares: the call's caller and correlation ids, the
+//! row-level rule for reading an incident, and the audit entry and event
+//! every change writes in its transaction.
+
+use itsm_auth::{Principal, rows};
+use itsm_platform::ApiError;
+use itsm_proto::itsm::common::v1 as common;
+use itsm_store::audit::{self, Actor, AuditRecord, FieldChange};
+use itsm_store::outbox::{self, NewEvent};
+use itsm_store::{StoreError, Tx};
+use sqlx::AnyConnection;
+use tonic::Request;
+
+use crate::convert;
+use crate::domain::{self, Incident};
+use crate::store::{StoredIncident, incidents};
+
+/// The bus stream and event source of this practice.
+const STREAM: &str = "incidents";
+const SOURCE: &str = "itsm.incidents";
+
+/// Event types (events.proto).
+pub const CREATED: &str = "incidents.incident.created";
+pub const UPDATED: &str = "incidents.incident.updated";
+pub const PRIORITY_CHANGED: &str = "incidents.incident.priority_changed";
+pub const COMMENTED: &str = "incidents.incident.commented";
+
+/// The caller of a call and what its changes record besides.
+#[derive(Debug)]
+pub struct Call {
+    pub caller: Principal,
+    pub actor: Actor,
+    pub request_id: String,
+    traceparent: String,
+    tracestate: String,
+}
+
+impl Call {
+    /// The call's caller, put there by the auth layer; UNAUTHENTICATED without one.
+    pub fn of<T>(request: &Request<T>) -> Result<Self, tonic::Status> {
+        let caller = itsm_auth::principal(request)?.clone();
+        let header = |name: &str| {
+            request
+                .metadata()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Ok(Self {
+            actor: caller.actor(),
+            caller,
+            request_id: header(itsm_platform::server::REQUEST_ID_HEADER),
+            traceparent: header("traceparent"),
+            tracestate: header("tracestate"),
+        })
+    }
+
+    /// Whether the caller sees tickets only as a requester.
+    pub fn is_requester_only(&self) -> bool {
+        rows::is_requester_only(&self.caller)
+    }
+}
+
+/// The incident named `name` (the request's field `field`) as `call`'s
+/// caller may see it: INVALID_ARGUMENT for a malformed name; NOT_FOUND for an
+/// unknown one, and for one a requester may not see (never revealing that it
+/// exists). `lock` as for [`incidents::select_incident`].
+pub async fn load(
+    conn: &mut AnyConnection,
+    call: &Call,
+    name: &str,
+    field: &str,
+    lock: &'static str,
+) -> Result<StoredIncident, ApiError> {
+    let number = domain::number_from_name(name, field)?;
+    let stored = incidents::select_incident(conn, number, lock)
+        .await?
+        .filter(|s| rows::may_see_ticket(&call.caller, &s.incident.caller, &s.incident.watchers))
+        .ok_or_else(|| ApiError::not_found(name))?;
+    Ok(stored)
+}
+
+/// One change of one resource, as the audit trail and the bus see it.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// The resource's name, `incidents/INC0000042`.
+    pub resource: &'a str,
+    /// Its version after the change: the event's sequence.
+    pub version: i64,
+    /// The audit action, `resolve`.
+    pub action: &'a str,
+    /// The event type, `incidents.incident.resolved`.
+    pub event_type: &'a str,
+    pub changes: Vec<FieldChange>,
+    pub payload: prost_types::Any,
+}
+
+/// The audit entry and the event of a change, in the change's transaction.
+pub async fn record(
+    tx: &mut Tx,
+    call: &Call,
+    change: Change<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let payload = change.payload;
+    audit::insert(
+        tx,
+        &AuditRecord {
+            resource: change.resource.to_owned(),
+            action: change.action.to_owned(),
+            actor: call.actor.clone(),
+            time: now,
+            changes: change.changes,
+            request_id: call.request_id.clone(),
+        },
+    )
+    .await?;
+    outbox::insert(
+        tx,
+        &NewEvent {
+            stream: STREAM,
+            source: SOURCE,
+            event_type: change.event_type,
+            subject: change.resource,
+            sequence: u64::try_from(change.version).unwrap_or_default(),
+            payload,
+            actor: &call.actor,
+            request_id: &call.request_id,
+            traceparent: &call.traceparent,
+            tracestate: &call.tracestate,
+            time: now,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The audit entry and the `IncidentEvent` of a change of `incident`.
+pub async fn record_incident(
+    tx: &mut Tx,
+    call: &Call,
+    incident: &Incident,
+    (action, event_type): (&str, &str),
+    changes: Vec<FieldChange>,
+    journal_entry: Option<common::JournalEntry>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let name = incident.name();
+    let payload = convert::event_payload(incident, &changes, journal_entry);
+    let change = Change {
+        resource: &name,
+        version: incident.version,
+        action,
+        event_type,
+        changes,
+        payload,
+    };
+    record(tx, call, change, now).await
+}
+
+/// Gathers the INVALID_ARGUMENT errors of several checks into one, so the
+/// caller learns every bad field at once. Any other error wins as it is.
+#[derive(Debug, Default)]
+pub struct Checks {
+    violations: Vec<itsm_platform::FieldViolation>,
+    other: Option<ApiError>,
+}
+
+impl Checks {
+    /// The check's value, or `None` with its violations kept.
+    pub fn take<T>(&mut self, result: Result<T, ApiError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) if error.code() == itsm_platform::ErrorCode::InvalidArgument => {
+                self.violations
+                    .extend(error.field_violations().iter().cloned());
+                None
+            }
+            Err(error) => {
+                self.other.get_or_insert(error);
+                None
+            }
+        }
+    }
+
+    /// Records a violation of `field` unless `ok`.
+    pub fn check(&mut self, ok: bool, field: &str, description: &str) {
+        if !ok {
+            self.violations.push(itsm_platform::FieldViolation {
+                field: field.to_owned(),
+                description: description.to_owned(),
+            });
+        }
+    }
+
+    /// `Ok(())` when every check passed.
+    pub fn finish(self) -> Result<(), ApiError> {
+        match (self.other, self.violations.is_empty()) {
+            (Some(error), _) => Err(error),
+            (None, true) => Ok(()),
+            (None, false) => Err(ApiError::invalid_fields(self.violations)),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Create, read, list and update incidents.
+
+use itsm_auth::rows;
+use itsm_platform::{ApiError, ErrorCode};
+use itsm_proto::itsm::incidents::v1 as pb;
+use itsm_store::idempotency::{self, Claim};
+use itsm_store::list::ListRequest;
+use itsm_store::{StoreError, counter, etag};
+use prost::Message as _;
+
+use super::IncidentsApi;
+use super::call::{self, CREATED, Call, Checks, PRIORITY_CHANGED, UPDATED};
+use super::lifecycle::check_assignment;
+use crate::convert;
+use crate::domain::incident::Incident;
+use crate::domain::{self, update};
+use crate::store::{config, incidents, list};
+
+const CREATE_METHOD: &str = "itsm.incidents.v1.IncidentService/CreateIncident";
+/// Longest request_id accepted (a UUID is 36 characters).
+const REQUEST_ID_MAX: usize = 128;
+
+/// PERMISSION_DENIED for what a requester may not do on an incident.
+pub fn requester_refused(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PermissionDenied,
+        format!("requesters may not {what}"),
+    )
+}
+
+impl IncidentsApi {
+    pub(super) async fn create_incident(
+        &self,
+        call: &Call,
+        request: pb::CreateIncidentRequest,
+    ) -> Result<pb::Incident, ApiError> {
+        let mut draft = convert::draft(request.incident.clone().unwrap_or_default());
+        if draft.caller.is_empty() {
+            draft.caller.clone_from(&call.caller.subject);
+        }
+        if call.is_requester_only() {
+            // Otherwise a requester could file incidents they then cannot see,
+            // or assign work, which the policy keeps for agents.
+            if draft.caller != call.caller.subject {
+                return Err(requester_refused("open an incident for another caller"));
+            }
+            if !draft.assignment_group.is_empty() || !draft.assignee.is_empty() {
+                return Err(requester_refused("assign incidents"));
+            }
+        }
+        let mut checks = Checks::default();
+        checks.take(draft.validate_new());
+        checks.check(
+            request.request_id.chars().count() <= REQUEST_ID_MAX,
+            "request_id",
+            "must be at most 128 characters (a UUID is recommended)",
+        );
+        checks.finish()?;
+        let group = domain::group_id(&draft.assignment_group).to_owned();
+        if !group.is_empty() {
+            check_assignment(&*self.directory, call, "incident.", &group, &draft.assignee).await?;
+        }
+
+        let now = itsm_store::now_micros();
+        let mut tx = self.db.begin().await?;
+        if !request.request_id.is_empty() {
+            // The content hash leaves the request id out: it is what identifies a retry.
+            let content = pb::CreateIncidentRequest {
+                request_id: String::new(),
+                ..request.clone()
+            };
+            let hash = idempotency::hash_request(&content.encode_to_vec());
+            let claim = idempotency::claim(&mut tx, CREATE_METHOD, &request.request_id, &hash);
+            if let Claim::Replay { resource } = claim.await? {
+                let stored = call::load(&mut tx, call, &resource, "request_id", "").await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                return Ok(convert::incident(&stored.incident));
+            }
+        }
+        let matrix = config::select_matrix(&mut tx, "").await?;
+        let number = counter::next(&mut tx, domain::COUNTER).await?;
+        let number = counter::format_number(domain::NUMBER_PREFIX, number);
+        let incident = Incident::open(draft, number, &matrix.cells, call.actor.clone(), now);
+        incidents::insert_incident(&mut tx, &incident).await?;
+        let changes = incident.creation_changes();
+        call::record_incident(
+            &mut tx,
+            call,
+            &incident,
+            ("create", CREATED),
+            changes,
+            None,
+            now,
+        )
+        .await?;
+        let name = incident.name();
+        if !request.request_id.is_empty() {
+            idempotency::complete(&mut tx, CREATE_METHOD, &request.request_id, &name).await?;
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        tracing::info!(incident = %name, priority = %incident.priority, "incident opened");
+        Ok(convert::incident(&incident))
+    }
+
+    pub(super) async fn get_incident(
+        &self,
+        call: &Call,
+        request: pb::GetIncidentRequest,
+    ) -> Result<pb::Incident, ApiError> {
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let stored = call::load(&mut conn, call, &request.name, "name", "").await?;
+        Ok(convert::incident(&stored.incident))
+    }
+
+    pub(super) async fn list_incidents(
+        &self,
+        call: &Call,
+        request: pb::ListIncidentsRequest,
+    ) -> Result<pb::ListIncidentsResponse, ApiError> {
+        let tokens = self.tokens().await?;
+        let list = ListRequest {
+            page_size: request.page_size,
+            page_token: &request.page_token,
+            filter: &request.filter,
+            order_by: &request.order_by,
+        };
+        let scope = rows::ticket_scope(&call.caller);
+        let (found, next_page_token) = list::select_page(&self.db, &list, tokens, scope).await?;
+        Ok(pb::ListIncidentsResponse {
+            incidents: found.iter().map(convert::incident).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn update_incident(
+        &self,
+        call: &Call,
+        request: pb::UpdateIncidentRequest,
+    ) -> Result<pb::Incident, ApiError> {
+        let sent = request.incident.unwrap_or_default();
+        let name = sent.name.clone();
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        let draft = convert::draft(sent);
+        let mut checks = Checks::default();
+        checks.take(domain::number_from_name(&name, "incident.name"));
+        let fields = checks
+            .take(update::check_mask(&paths))
+            .unwrap_or_else(|| update::known_fields(&paths));
+        checks.take(update::check_fields(&draft, &fields));
+        checks.check(
+            !request.etag.is_empty(),
+            "etag",
+            "is required: the etag of the incident as last read",
+        );
+        checks.finish()?;
+
+        let now = itsm_store::now_micros();
+        let mut tx = self.db.begin().await?;
+        let lock = self.db.backend().lock_suffix();
+        let stored = call::load(&mut tx, call, &name, "incident.name", lock).await?;
+        let (id, mut incident) = (stored.id, stored.incident);
+        update::check_editable(&incident)?;
+        let previous = incident.version;
+        etag::check(&name, &request.etag, previous, true)?;
+        let matrix = config::select_matrix(&mut tx, "").await?;
+        let before = incident.clone();
+        update::apply(&mut incident, draft, &fields, &matrix.cells);
+        let changes = before.changes_to(&incident);
+        if changes.is_empty() {
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(convert::incident(&incident));
+        }
+        incident.touch(now);
+        incidents::update_incident(&mut tx, id, &incident, previous).await?;
+        let event = if incident.priority == before.priority {
+            UPDATED
+        } else {
+            PRIORITY_CHANGED
+        };
+        call::record_incident(
+            &mut tx,
+            call,
+            &incident,
+            ("update", event),
+            changes,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(convert::incident(&incident))
+    }
+}

@@ -1,0 +1,119 @@
+//! Who belongs to which assignment group: asked before an assignee is
+//! accepted ("the assignee must belong to the group"). The identity service
+//! owns groups; this practice only asks, through [`Directory`], so tests and
+//! deployments without identity can answer differently, and never by
+//! accepting everyone.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use itsm_auth::forward::OwnCredential;
+use itsm_platform::{ApiError, ErrorCode};
+use itsm_proto::itsm::identity::v1::CheckMembershipRequest;
+use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+/// What the directory knows about a subject and a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    Member,
+    NotMember,
+    /// No such group.
+    UnknownGroup,
+}
+
+/// Answers membership questions. `group` is the group's id (`network`), as
+/// incidents store it.
+#[async_trait]
+pub trait Directory: Send + Sync + Debug {
+    /// Whether `member` belongs to `group`. Errors are the caller's to
+    /// return as they are (UNAVAILABLE when the directory cannot be reached).
+    async fn is_member(&self, group: &str, member: &str) -> Result<Membership, ApiError>;
+}
+
+/// A directory that knows no group: every assignment is refused as naming an
+/// unknown group. For deployments where the identity service is not wired
+/// yet: refusing is safe, accepting every assignee would not be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDirectory;
+
+#[async_trait]
+impl Directory for NoDirectory {
+    async fn is_member(&self, _group: &str, _member: &str) -> Result<Membership, ApiError> {
+        Ok(Membership::UnknownGroup)
+    }
+}
+
+/// The identity service's `CheckMembership`, called with this service's own
+/// credential (a membership check is made on nobody's behalf).
+#[derive(Debug, Clone)]
+pub struct IdentityDirectory {
+    client: IdentityServiceClient<InterceptedService<Channel, OwnCredential>>,
+}
+
+impl IdentityDirectory {
+    /// A directory over a channel to the identity service.
+    pub fn new(channel: Channel, credential: OwnCredential) -> Self {
+        Self {
+            client: IdentityServiceClient::with_interceptor(channel, credential),
+        }
+    }
+
+    /// A directory for the identity service at `addr` (`http://identity:50051`).
+    /// Connects lazily: incidents start while identity is still starting.
+    pub fn connect_lazy(addr: &str, credential: OwnCredential) -> Result<Self, ApiError> {
+        let channel = Endpoint::from_shared(addr.to_owned())
+            .map_err(|e| ApiError::internal(format!("bad identity service address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(3))
+            .connect_lazy();
+        Ok(Self::new(channel, credential))
+    }
+}
+
+#[async_trait]
+impl Directory for IdentityDirectory {
+    async fn is_member(&self, group: &str, member: &str) -> Result<Membership, ApiError> {
+        let request = CheckMembershipRequest {
+            group: format!("groups/{group}"),
+            member: member.to_owned(),
+        };
+        match self.client.clone().check_membership(request).await {
+            Ok(reply) => {
+                let reply = reply.into_inner();
+                Ok(match (reply.group_exists, reply.member) {
+                    (false, _) => Membership::UnknownGroup,
+                    (true, true) => Membership::Member,
+                    (true, false) => Membership::NotMember,
+                })
+            }
+            Err(status) => {
+                let error = ApiError::from_status(&status);
+                // Identity's own refusals (its credentials, its validation)
+                // are not the caller's to fix: report them as ours to look at.
+                Err(match error.code() {
+                    // A group id or subject identity cannot parse names no
+                    // group, or no member: the answer, not a failure.
+                    ErrorCode::InvalidArgument => {
+                        let violations = error.field_violations();
+                        let about_member = !violations.is_empty()
+                            && violations.iter().all(|v| v.field == "member");
+                        return Ok(if about_member {
+                            Membership::NotMember
+                        } else {
+                            Membership::UnknownGroup
+                        });
+                    }
+                    ErrorCode::Unavailable | ErrorCode::DeadlineExceeded => ApiError::new(
+                        ErrorCode::Unavailable,
+                        "the identity service, which knows group members, is unavailable; \
+                         retry with backoff",
+                    ),
+                    _ => ApiError::internal(format!("identity CheckMembership failed: {status:?}")),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Where practices learn group membership ("the assignee must belong to the
+//! group"): the identity service.
+//!
+//! In `itsm dev` identity runs in this process, so its database answers
+//! directly. In `itsm serve` the practice asks identity over gRPC with its own
+//! credential: `ITSM_SERVICE_API_KEY`, or, where tokens are signed with a
+//! shared development secret, a service token minted with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use itsm_auth::forward::OwnCredential;
+use itsm_incidents::{Directory, IdentityDirectory, Membership, NoDirectory};
+use itsm_platform::ApiError;
+use itsm_platform::config::Config;
+use itsm_store::{Db, StoreError};
+
+use crate::practice::Practice;
+
+/// Membership from the identity database of this process (`itsm dev`).
+#[derive(Debug)]
+pub struct LocalDirectory {
+    identity: Db,
+}
+
+impl LocalDirectory {
+    pub fn new(identity: Db) -> Self {
+        Self { identity }
+    }
+}
+
+#[async_trait]
+impl Directory for LocalDirectory {
+    async fn is_member(&self, group: &str, member: &str) -> Result<Membership, ApiError> {
+        let mut conn = self
+            .identity
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let found =
+            itsm_identity::store::group::select_membership(&mut conn, group, member).await?;
+        Ok(match found {
+            None => Membership::UnknownGroup,
+            Some(true) => Membership::Member,
+            Some(false) => Membership::NotMember,
+        })
+    }
+}
+
+/// The directory of a served practice, or none (every group then unknown,
+/// with a warning, so assignments are refused rather than unchecked).
+pub fn for_serve(config: &Config, practice: Practice) -> Result<Arc<dyn Directory>, ApiError> {
+    let credential = own_credential(config, practice);
+    match (&config.identity_addr, credential) {
+        (Some(addr), Some(credential)) => {
+            Ok(Arc::new(IdentityDirectory::connect_lazy(addr, credential)?))
+        }
+        (addr, _) => {
+            tracing::warn!(
+                identity = ?addr,
+                "no identity service or no ITSM_SERVICE_API_KEY: group membership cannot be checked, so assignments to groups are refused"
+            );
+            Ok(Arc::new(NoDirectory))
+        }
+    }
+}
+
+/// The practice's credential for calls on nobody's behalf.
+fn own_credential(config: &Config, practice: Practice) -> Option<OwnCredential> {
+    if let Some(key) = &config.service_api_key {
+        return OwnCredential::api_key(key.expose());
+    }
+    let secret = config.auth_hs256_secret.as_ref()?;
+    let subject = format!("svc-{}", practice.name());
+    let roles = vec![itsm_auth::roles::SERVICE.to_owned()];
+    let request = itsm_auth::jwt::TokenRequest {
+        subject: &subject,
+        name: &subject,
+        roles: &roles,
+        groups: &[],
+        // Development and compose only (production uses ITSM_SERVICE_API_KEY).
+        ttl: Duration::from_secs(365 * 24 * 3600),
+    };
+    let settings = itsm_auth::config::jwt_settings(config);
+    let token = itsm_auth::jwt::mint_hs256(secret.expose().as_bytes(), &settings, &request).ok()?;
+    OwnCredential::bearer(&token)
+}

@@ -1,0 +1,123 @@
+//! `itsm dev` wires incidents to the identity service in the same process:
+//! an assignment is accepted for a member of the group and refused, naming
+//! the assignee, for anyone else.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/process.rs"]
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use itsm_proto::itsm::common::v1::{Impact, Urgency};
+use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
+use itsm_proto::itsm::identity::v1::{CreateGroupRequest, Group};
+use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
+use itsm_proto::itsm::incidents::v1::{AssignIncidentRequest, CreateIncidentRequest, Incident};
+use support::{connect, exit_code_within, itsm, sigterm, wait_for_line};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::{Code, Request};
+
+fn authorized<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn dev_checks_assignees_against_identity_groups() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = itsm()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = wait_for_line(&mut lines, "gRPC")
+        .await
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let admin = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
+    let admin = admin
+        .trim()
+        .trim_start_matches("export ITSM_TOKEN=")
+        .to_owned();
+    let channel = connect(&addr).await;
+
+    IdentityServiceClient::new(channel.clone())
+        .create_group(authorized(
+            CreateGroupRequest {
+                group: Some(Group {
+                    display_name: "Network".into(),
+                    members: vec!["ada".into()],
+                    ..Group::default()
+                }),
+                group_id: "network".into(),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+
+    let mut incidents = IncidentServiceClient::new(channel);
+    let created = incidents
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                incident: Some(Incident {
+                    title: "Core switch down in Building 4".into(),
+                    caller: "u-1042".into(),
+                    impact: Impact::High as i32,
+                    urgency: Urgency::High as i32,
+                    ..Incident::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.number, "INC0000001");
+
+    let assign = |assignee: &str| AssignIncidentRequest {
+        name: created.name.clone(),
+        assignment_group: "network".into(),
+        assignee: assignee.into(),
+        etag: String::new(),
+    };
+    let refused = incidents
+        .assign_incident(authorized(assign("bob"), &admin))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .contains("\"bob\" is not a member of the group"),
+        "{}",
+        refused.message()
+    );
+    let assigned = incidents
+        .assign_incident(authorized(assign("ada"), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (assigned.assignee.as_str(), assigned.state),
+        ("ada", 2),
+        "assigned and IN_PROGRESS"
+    );
+
+    sigterm(&child);
+    assert_eq!(
+        exit_code_within(&mut child, Duration::from_secs(10)).await,
+        0
+    );
+}
