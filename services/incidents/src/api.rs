@@ -5,7 +5,7 @@
 //! express (a requester sees only incidents they are the caller of or watch,
 //! and never work notes). Every change writes its row, audit entry and event
 //! in one transaction. Methods not built yet (alert intake, tasks, parents,
-//! major incidents, rules, KPIs) keep the generated UNIMPLEMENTED answer.
+//! major incidents) keep the generated UNIMPLEMENTED answer.
 //!
 //! - [`call`]: the caller of a call, and the audit entry and event of a change.
 //! - [`incidents`]: create, get, list, update.
@@ -13,9 +13,14 @@
 //! - [`journal`]: work notes and comments.
 //! - [`related`]: watchers, links and the audit trail.
 //! - [`config`]: the priority matrix, the transition table, the settings.
+//! - [`alerts`]: alert intake; [`hierarchy`]: tasks, parents, major incidents;
+//!   [`automation`]: assignment rules and KPIs.
 
+mod alerts;
+mod automation;
 mod call;
 mod config;
+mod hierarchy;
 mod incidents;
 mod journal;
 mod lifecycle;
@@ -32,7 +37,7 @@ use itsm_store::page::PageTokens;
 use tokio::sync::OnceCell;
 use tonic::{Request, Response, Status};
 
-use crate::directory::Directory;
+use crate::directory::{Cmdb, Directory, NoCmdb};
 use call::Call;
 
 /// The `IncidentService` handlers. Cheap to clone.
@@ -40,6 +45,7 @@ use call::Call;
 pub struct IncidentsApi {
     db: Db,
     directory: Arc<dyn Directory>,
+    cmdb: Arc<dyn Cmdb>,
     tokens: Arc<OnceCell<PageTokens>>,
 }
 
@@ -51,8 +57,17 @@ impl IncidentsApi {
         Self {
             db,
             directory,
+            cmdb: Arc::new(NoCmdb),
             tokens: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// Asks `cmdb` for the support group of an incident's CI, for assignment
+    /// rules that use it. Without one ([`NoCmdb`]) such rules degrade.
+    #[must_use]
+    pub fn with_cmdb(mut self, cmdb: Arc<dyn Cmdb>) -> Self {
+        self.cmdb = cmdb;
+        self
     }
 
     async fn tokens(&self) -> Result<&PageTokens, ApiError> {
@@ -112,4 +127,22 @@ handlers! {
     list_transitions(pb::ListTransitionsRequest) -> pb::ListTransitionsResponse;
     get_incident_settings(pb::GetIncidentSettingsRequest) -> pb::IncidentSettings;
     update_incident_settings(pb::UpdateIncidentSettingsRequest) -> pb::IncidentSettings;
+    ingest_alerts(pb::IngestAlertsRequest) -> pb::IngestAlertsResponse;
+    get_alert_group(pb::GetAlertGroupRequest) -> pb::AlertGroup;
+    list_alert_groups(pb::ListAlertGroupsRequest) -> pb::ListAlertGroupsResponse;
+    create_incident_task(pb::CreateIncidentTaskRequest) -> pb::IncidentTask;
+    get_incident_task(pb::GetIncidentTaskRequest) -> pb::IncidentTask;
+    list_incident_tasks(pb::ListIncidentTasksRequest) -> pb::ListIncidentTasksResponse;
+    update_incident_task(pb::UpdateIncidentTaskRequest) -> pb::IncidentTask;
+    set_parent_incident(pb::SetParentIncidentRequest) -> pb::Incident;
+    promote_major_incident(pb::PromoteMajorIncidentRequest) -> pb::Incident;
+    demote_major_incident(pb::DemoteMajorIncidentRequest) -> pb::Incident;
+    list_major_incident_rules(pb::ListMajorIncidentRulesRequest) -> pb::ListMajorIncidentRulesResponse;
+    create_major_incident_rule(pb::CreateMajorIncidentRuleRequest) -> pb::MajorIncidentRule;
+    delete_major_incident_rule(pb::DeleteMajorIncidentRuleRequest) -> pb::DeleteMajorIncidentRuleResponse;
+    list_assignment_rules(pb::ListAssignmentRulesRequest) -> pb::ListAssignmentRulesResponse;
+    create_assignment_rule(pb::CreateAssignmentRuleRequest) -> pb::AssignmentRule;
+    update_assignment_rule(pb::UpdateAssignmentRuleRequest) -> pb::AssignmentRule;
+    delete_assignment_rule(pb::DeleteAssignmentRuleRequest) -> pb::DeleteAssignmentRuleResponse;
+    get_incident_kpis(pb::GetIncidentKpisRequest) -> pb::IncidentKpis;
 }

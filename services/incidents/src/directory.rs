@@ -1,8 +1,9 @@
-//! Who belongs to which assignment group: asked before an assignee is
-//! accepted ("the assignee must belong to the group"). The identity service
-//! owns groups; this practice only asks, through [`Directory`], so tests and
-//! deployments without identity can answer differently, and never by
-//! accepting everyone.
+//! What other practices know and this one asks: who belongs to which
+//! assignment group ([`Directory`], the identity service: asked before an
+//! assignee is accepted, and for the members assignment rules pick from), and
+//! which group supports a configuration item ([`Cmdb`], for rules that use
+//! the CI's support group). Both are traits so tests and deployments without
+//! those services can answer differently, and never by accepting everyone.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use itsm_auth::forward::OwnCredential;
 use itsm_platform::{ApiError, ErrorCode};
-use itsm_proto::itsm::identity::v1::CheckMembershipRequest;
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
+use itsm_proto::itsm::identity::v1::{CheckMembershipRequest, GetGroupRequest};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -31,6 +32,10 @@ pub trait Directory: Send + Sync + Debug {
     /// Whether `member` belongs to `group`. Errors are the caller's to
     /// return as they are (UNAVAILABLE when the directory cannot be reached).
     async fn is_member(&self, group: &str, member: &str) -> Result<Membership, ApiError>;
+
+    /// The subjects in `group`, sorted; empty for an unknown group. Errors as
+    /// for [`Directory::is_member`].
+    async fn members(&self, group: &str) -> Result<Vec<String>, ApiError>;
 }
 
 /// A directory that knows no group: every assignment is refused as naming an
@@ -43,6 +48,10 @@ pub struct NoDirectory;
 impl Directory for NoDirectory {
     async fn is_member(&self, _group: &str, _member: &str) -> Result<Membership, ApiError> {
         Ok(Membership::UnknownGroup)
+    }
+
+    async fn members(&self, _group: &str) -> Result<Vec<String>, ApiError> {
+        Ok(Vec::new())
     }
 }
 
@@ -91,29 +100,81 @@ impl Directory for IdentityDirectory {
             }
             Err(status) => {
                 let error = ApiError::from_status(&status);
-                // Identity's own refusals (its credentials, its validation)
-                // are not the caller's to fix: report them as ours to look at.
-                Err(match error.code() {
-                    // A group id or subject identity cannot parse names no
-                    // group, or no member: the answer, not a failure.
-                    ErrorCode::InvalidArgument => {
-                        let violations = error.field_violations();
-                        let about_member = !violations.is_empty()
-                            && violations.iter().all(|v| v.field == "member");
-                        return Ok(if about_member {
-                            Membership::NotMember
-                        } else {
-                            Membership::UnknownGroup
-                        });
-                    }
-                    ErrorCode::Unavailable | ErrorCode::DeadlineExceeded => ApiError::new(
-                        ErrorCode::Unavailable,
-                        "the identity service, which knows group members, is unavailable; \
-                         retry with backoff",
-                    ),
-                    _ => ApiError::internal(format!("identity CheckMembership failed: {status:?}")),
-                })
+                // A group id or subject identity cannot parse names no
+                // group, or no member: the answer, not a failure.
+                if error.code() == ErrorCode::InvalidArgument {
+                    let violations = error.field_violations();
+                    let about_member =
+                        !violations.is_empty() && violations.iter().all(|v| v.field == "member");
+                    return Ok(if about_member {
+                        Membership::NotMember
+                    } else {
+                        Membership::UnknownGroup
+                    });
+                }
+                Err(identity_failure("CheckMembership", &status, &error))
             }
         }
+    }
+
+    async fn members(&self, group: &str) -> Result<Vec<String>, ApiError> {
+        let request = GetGroupRequest {
+            name: format!("groups/{group}"),
+        };
+        match self.client.clone().get_group(request).await {
+            Ok(reply) => {
+                let mut members = reply.into_inner().members;
+                members.sort();
+                Ok(members)
+            }
+            Err(status) => {
+                let error = ApiError::from_status(&status);
+                match error.code() {
+                    // No such group, or a name identity cannot parse: no members.
+                    ErrorCode::NotFound | ErrorCode::InvalidArgument => Ok(Vec::new()),
+                    _ => Err(identity_failure("GetGroup", &status, &error)),
+                }
+            }
+        }
+    }
+}
+
+/// What a failed call to identity becomes. Identity's own refusals (its
+/// credentials, its validation) are not the caller's to fix: they are
+/// reported as ours to look at.
+fn identity_failure(method: &str, status: &tonic::Status, error: &ApiError) -> ApiError {
+    match error.code() {
+        ErrorCode::Unavailable | ErrorCode::DeadlineExceeded => ApiError::new(
+            ErrorCode::Unavailable,
+            "the identity service, which knows group members, is unavailable; retry with backoff",
+        ),
+        _ => ApiError::internal(format!("identity {method} failed: {status:?}")),
+    }
+}
+
+/// Answers which group supports a configuration item. `ci` is the incident's
+/// `configuration_item`, `cis/<id>`.
+#[async_trait]
+pub trait Cmdb: Send + Sync + Debug {
+    /// The support group's id (`network`, without `groups/`) of `ci`, or
+    /// `None` when the CI has none or the CMDB knows no such CI. UNAVAILABLE
+    /// when the CMDB cannot answer: assignment then degrades, it does not fail.
+    async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError>;
+}
+
+/// No CMDB configured (the CMDB service does not exist yet): every question
+/// is UNAVAILABLE, so rules using the CI's support group leave incidents
+/// unassigned and say so (`incidents.incident.assignment_degraded`) rather
+/// than guessing a group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCmdb;
+
+#[async_trait]
+impl Cmdb for NoCmdb {
+    async fn support_group(&self, _ci: &str) -> Result<Option<String>, ApiError> {
+        Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "no CMDB is configured: the support group of a configuration item is unknown",
+        ))
     }
 }

@@ -12,7 +12,10 @@
 //! - [`journal`], [`related`]: journal entries, watchers and links.
 //! - [`settings`]: practice-wide settings.
 
+pub mod alerts;
+pub mod automation;
 pub mod enums;
+pub mod hierarchy;
 pub mod incident;
 pub mod journal;
 pub mod lifecycle;

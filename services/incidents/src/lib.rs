@@ -10,18 +10,25 @@
 //! table, journal, watchers, links, the audit trail, the priority matrix and
 //! the settings. Not yet (UNIMPLEMENTED, their tables exist): alert intake,
 //! incident tasks, parent/child propagation, major incidents and their
-//! rules, assignment rules, auto-close, KPIs.
+//! rules. Assignment rules route new incidents (round-robin or
+//! least-loaded within a group, or the CI's support group from a [`Cmdb`]),
+//! a background job closes old resolved incidents, and KPIs are computed on
+//! request.
 //!
 //! - [`domain`]: the rules, no I/O.
 //! - [`store`]: the tables.
 //! - [`api`]: the handlers; every change writes row, audit entry and event
 //!   in one transaction.
-//! - [`directory`]: group membership, asked before an assignee is accepted.
+//! - [`directory`]: group membership, asked before an assignee is accepted
+//!   and for the members rules pick from; CI support groups.
+//! - [`jobs`]: background work under a lease: auto-close.
 
+pub mod alertmanager;
 pub mod api;
 mod convert;
 pub mod directory;
 pub mod domain;
+pub mod jobs;
 pub mod store;
 
 use std::sync::Arc;
@@ -31,7 +38,7 @@ use itsm_store::Db;
 use sqlx::migrate::Migrator;
 
 pub use api::IncidentsApi;
-pub use directory::{Directory, IdentityDirectory, Membership, NoDirectory};
+pub use directory::{Cmdb, Directory, IdentityDirectory, Membership, NoCmdb, NoDirectory};
 
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -10,7 +10,10 @@
 //! - [`journal`]: work notes and comments.
 //! - [`config`]: the priority matrix and the settings.
 
+pub mod alerts;
+pub mod automation;
 pub mod config;
+pub mod hierarchy;
 pub mod incidents;
 pub mod journal;
 pub mod list;

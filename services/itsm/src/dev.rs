@@ -13,6 +13,7 @@ use std::time::Duration;
 use itsm_auth::Guard;
 use itsm_platform::config::Config;
 use itsm_platform::{Drain, GrpcServer, shutdown};
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
 use crate::practice::{Practice, Wiring};
@@ -75,11 +76,26 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         &data_dir,
         admin.as_deref(),
     );
-    let drain = server.serve(shutdown::signal()).await?;
+    let jobs = CancellationToken::new();
+    let workers: Vec<_> = databases
+        .iter()
+        .filter_map(|(practice, db)| crate::serve::spawn_jobs(*practice, db, &jobs))
+        .collect();
+    let drain = server
+        .serve(async {
+            shutdown::signal().await;
+            jobs.cancel();
+        })
+        .await;
+    // Stopped before the databases close, also when serving failed.
+    jobs.cancel();
+    for worker in workers {
+        let _ = worker.await;
+    }
     for (_, db) in databases {
         db.close().await;
     }
-    Ok(drain)
+    Ok(drain?)
 }
 
 /// What a newcomer needs to call the platform, on stdout.

@@ -47,6 +47,17 @@ impl Directory for LocalDirectory {
             Some(false) => Membership::NotMember,
         })
     }
+
+    async fn members(&self, group: &str) -> Result<Vec<String>, ApiError> {
+        let mut conn = self
+            .identity
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let found = itsm_identity::store::group::select_group(&mut conn, group, "").await?;
+        Ok(found.map(|stored| stored.group.members).unwrap_or_default())
+    }
 }
 
 /// The directory of a served practice, or none (every group then unknown,

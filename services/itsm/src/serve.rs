@@ -1,12 +1,16 @@
 //! `itsm serve <practice>`: one practice, as a Kubernetes pod runs it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use itsm_auth::Guard;
 use itsm_auth::apikey::ApiKeyVerifier;
 use itsm_auth::remote::RemoteApiKeyVerifier;
 use itsm_platform::config::Config;
 use itsm_platform::{Drain, GrpcServer, shutdown};
+use itsm_store::Db;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
 use crate::practice::{Practice, Wiring};
@@ -46,7 +50,40 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
         addr = %server.local_addr(),
         "practice service started"
     );
-    let drain = server.serve(shutdown::signal()).await?;
+    // The practice's background work (every replica runs it; leases pick one
+    // to do it) stops when the server begins to drain.
+    let jobs = CancellationToken::new();
+    let worker = spawn_jobs(practice, &db, &jobs);
+    let drain = server
+        .serve(async {
+            shutdown::signal().await;
+            jobs.cancel();
+        })
+        .await;
+    jobs.cancel();
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     db.close().await;
-    Ok(drain)
+    Ok(drain?)
+}
+
+/// How often the incidents auto-closer looks for resolved incidents to close.
+const AUTO_CLOSE_EVERY: Duration = Duration::from_secs(60);
+
+/// Starts the background work of `practice` over its database, stopped by
+/// `cancel`; `None` when it has none.
+pub fn spawn_jobs(
+    practice: Practice,
+    db: &Db,
+    cancel: &CancellationToken,
+) -> Option<JoinHandle<()>> {
+    match practice {
+        Practice::Incidents => Some(tokio::spawn(itsm_incidents::jobs::run_auto_close(
+            db.clone(),
+            cancel.clone(),
+            AUTO_CLOSE_EVERY,
+        ))),
+        _ => None,
+    }
 }

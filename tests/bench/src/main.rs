@@ -4,12 +4,14 @@
 //! ```sh
 //! cargo run --release -p itsm-bench -- store     # inserts vs pgbench, keyset pages over 1M rows
 //! cargo run --release -p itsm-bench -- relay     # outbox -> Redis Streams throughput
+//! cargo run --release -p itsm-bench -- incidents # the incident practice through gRPC
 //! cargo run --release -p itsm-bench -- all
 //! ```
 //! PostgreSQL from `ITSM_BENCH_DATABASE_URL` (default the test server), Redis
 //! from `ITSM_BENCH_REDIS_URL`. Each run uses a database and key prefix of its
 //! own and removes them afterwards.
 
+mod incidents;
 mod pg;
 mod relay;
 mod store;
@@ -29,6 +31,8 @@ enum What {
     Store(store::Args),
     /// Outbox relay throughput into Redis Streams
     Relay(relay::Args),
+    /// The incident practice through its gRPC server: create, get, list, alert intake
+    Incidents(incidents::Args),
     /// Everything, with default sizes
     All,
 }
@@ -39,9 +43,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match cli.what {
         What::Store(args) => store::run(args).await?,
         What::Relay(args) => relay::run(args).await?,
+        What::Incidents(args) => incidents::run(args).await?,
         What::All => {
             store::run(store::Args::default()).await?;
             relay::run(relay::Args::default()).await?;
+            incidents::run(incidents::Args::default()).await?;
         }
     }
     Ok(())

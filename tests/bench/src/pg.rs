@@ -51,3 +51,49 @@ pub fn percentiles(mut micros: Vec<u64>) -> (f64, f64, f64) {
     };
     (at(0.50), at(0.99), at(1.0))
 }
+
+/// Runs pgbench with `script` at `clients` for `seconds` against the bench
+/// database; returns its transactions per second.
+pub fn pgbench(
+    bench: &BenchDb,
+    clients: usize,
+    seconds: u64,
+    script: &str,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let file =
+        std::env::temp_dir().join(format!("itsm-bench-{}.sql", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&file, script)?;
+    let threads = clients.min(2).to_string();
+    let output = std::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads,
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(&file)
+        .arg(&bench.url)
+        .output()?;
+    let _ = std::fs::remove_file(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "pgbench failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| format!("no tps in pgbench output:\n{stdout}").into())
+}

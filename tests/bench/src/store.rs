@@ -208,41 +208,7 @@ COMMIT;
 ",
         description = description()
     );
-    let file =
-        std::env::temp_dir().join(format!("itsm-bench-{}.sql", uuid::Uuid::new_v4().simple()));
-    std::fs::write(&file, script)?;
-    let output = std::process::Command::new("pgbench")
-        .args([
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-f",
-        ])
-        .arg(&file)
-        .arg(&bench.url)
-        .output()?;
-    let _ = std::fs::remove_file(&file);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "pgbench failed: {}{}",
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        )
-        .into());
-    }
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("tps = "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|tps| tps.parse().ok())
-        .ok_or_else(|| format!("no tps in pgbench output:\n{stdout}").into())
+    crate::pg::pgbench(bench, clients, seconds, &script)
 }
 
 const PRIORITIES: &[(&str, i64)] = &[

@@ -3,22 +3,28 @@
 use itsm_auth::rows;
 use itsm_platform::{ApiError, ErrorCode};
 use itsm_proto::itsm::incidents::v1 as pb;
+use itsm_store::audit::FieldChange;
 use itsm_store::idempotency::{self, Claim};
 use itsm_store::list::ListRequest;
-use itsm_store::{StoreError, counter, etag};
+use itsm_store::{StoreError, Tx, counter, etag};
 use prost::Message as _;
 
 use super::IncidentsApi;
+use super::automation::routing::Routed;
 use super::call::{self, CREATED, Call, Checks, PRIORITY_CHANGED, UPDATED};
+use super::hierarchy::apply_major_rules;
 use super::lifecycle::check_assignment;
 use crate::convert;
 use crate::domain::incident::Incident;
 use crate::domain::{self, update};
-use crate::store::{config, incidents, list};
+use crate::store::{StoredIncident, config, incidents, list};
 
 const CREATE_METHOD: &str = "itsm.incidents.v1.IncidentService/CreateIncident";
 /// Longest request_id accepted (a UUID is 36 characters).
 const REQUEST_ID_MAX: usize = 128;
+/// Created without the assignment a rule asked for, because the CMDB or the
+/// directory did not answer (events.proto).
+const ASSIGNMENT_DEGRADED: &str = "incidents.incident.assignment_degraded";
 
 /// PERMISSION_DENIED for what a requester may not do on an incident.
 pub fn requester_refused(what: &str) -> ApiError {
@@ -81,25 +87,55 @@ impl IncidentsApi {
         let number = counter::next(&mut tx, domain::COUNTER).await?;
         let number = counter::format_number(domain::NUMBER_PREFIX, number);
         let incident = Incident::open(draft, number, &matrix.cells, call.actor.clone(), now);
-        incidents::insert_incident(&mut tx, &incident).await?;
-        let changes = incident.creation_changes();
-        call::record_incident(
-            &mut tx,
-            call,
-            &incident,
-            ("create", CREATED),
-            changes,
-            None,
-            now,
-        )
-        .await?;
+        let incident = self.insert_new(&mut tx, call, incident, now).await?;
         let name = incident.name();
         if !request.request_id.is_empty() {
             idempotency::complete(&mut tx, CREATE_METHOD, &request.request_id, &name).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
-        tracing::info!(incident = %name, priority = %incident.priority, "incident opened");
+        tracing::info!(incident = %name, priority = %incident.priority, group = %incident.assignment_group, "incident opened");
         Ok(convert::incident(&incident))
+    }
+
+    /// Writes the new `incident`: its row, routed by the assignment rules
+    /// when it names no group; the creation's audit entry and event (and
+    /// `assignment_degraded` when a rule could not be applied in full); then
+    /// what the major-incident rules say, a change of its own (version 2,
+    /// its own event). Returns the incident as written.
+    async fn insert_new(
+        &self,
+        tx: &mut Tx,
+        call: &Call,
+        mut incident: Incident,
+        now: i64,
+    ) -> Result<Incident, ApiError> {
+        let id = incidents::insert_incident(tx, &incident).await?;
+        let mut routed = Routed::default();
+        if incident.assignment_group.is_empty() {
+            routed = self.route(tx, id, &mut incident, now).await?;
+            if !incident.assignment_group.is_empty() {
+                // Still the creation: version 1, one row written twice.
+                incidents::update_incident(tx, id, &incident, incident.version).await?;
+            }
+        }
+        let mut changes = incident.creation_changes();
+        if let Some(rule) = &routed.rule {
+            changes.push(FieldChange::new("assignment_rule", "", rule));
+        }
+        let kind = ("create", CREATED);
+        call::record_incident(tx, call, &incident, kind, changes, None, now).await?;
+        if let (Some(rule), Some(reason)) = (&routed.rule, &routed.degraded) {
+            // Changes nothing: it carries the creation's version as its sequence.
+            let changes = vec![
+                FieldChange::new("assignment_rule", "", rule),
+                FieldChange::new("reason", "", reason),
+            ];
+            let kind = ("assignment_degraded", ASSIGNMENT_DEGRADED);
+            call::record_incident(tx, call, &incident, kind, changes, None, now).await?;
+        }
+        let mut stored = StoredIncident { id, incident };
+        apply_major_rules(tx, call, &mut stored, now).await?;
+        Ok(stored.incident)
     }
 
     pub(super) async fn get_incident(

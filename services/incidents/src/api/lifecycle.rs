@@ -1,6 +1,8 @@
 //! The lifecycle methods. Each one builds an [`Action`], and one path runs
 //! them all: lock, let the transition table decide, check the etag, write the
-//! row, the journal entry the action brings, the audit entry and the event.
+//! row, the journal entry the action brings, the audit entry and the event,
+//! then pass the change on to the incident's children as the propagation
+//! table says (`crate::domain::hierarchy::PROPAGATIONS`), in the same transaction.
 
 use itsm_platform::ApiError;
 use itsm_proto::itsm::incidents::v1 as pb;
@@ -16,7 +18,7 @@ use crate::domain::transitions::Method;
 use crate::store::{incidents, journal};
 
 /// The event type of each method's change (events.proto).
-fn event_type(method: Method) -> &'static str {
+pub(super) fn event_type(method: Method) -> &'static str {
     match method {
         Method::Assign => "incidents.incident.assigned",
         Method::Hold | Method::Resume => "incidents.incident.state_changed",
@@ -181,6 +183,7 @@ impl IncidentsApi {
             return Err(ApiError::stale_etag(name));
         }
         let previous = incident.version;
+        let before = incident.clone();
         // The state first: an illegal transition is the answer whatever etag was sent.
         let applied = incident.apply(&action, &call.actor, now)?;
         etag::check(name, sent_etag, previous, false)?;
@@ -199,6 +202,9 @@ impl IncidentsApi {
         let method = action.method();
         let kind = (method.action(), event_type(method));
         call::record_incident(&mut tx, call, &incident, kind, changes, entry, now).await?;
+        // Children follow in this transaction: their changes commit with the parent's or not at all.
+        self.propagate(&mut tx, call, (&before, &incident), method, now)
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
         tracing::info!(incident = %name, state = %incident.state, method = method.rpc(), "incident changed");
         Ok(convert::incident(&incident))

@@ -1,0 +1,210 @@
+//! Alert intake (event management): de-duplication by fingerprint, one
+//! incident per distinct alert group, resolve on clear, flapping. The rules
+//! are [`crate::domain::alerts`]; this is the I/O around them.
+//!
+//! A call's alerts are checked one by one (an invalid one is REJECTED, the
+//! others still go in), then grouped by fingerprint: each fingerprint is one
+//! transaction over its locked group row ([`intake`]), whatever the number
+//! of its alerts in the call, and a run of repeats is one UPDATE. The
+//! fingerprints of one call run four at a time: each holds a connection for
+//! its transaction, and more buys nothing on a small database host.
+//!
+//! - [`intake`]: one fingerprint's alerts in one transaction, and the events.
+//! - [`incident`]: what the group's incident undergoes (open, resolve, reopen).
+
+mod incident;
+mod intake;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use itsm_platform::ApiError;
+use itsm_proto::itsm::incidents::v1 as pb;
+use itsm_store::StoreError;
+use itsm_store::audit::timestamp;
+use itsm_store::list::ListRequest;
+use prost::Message as _;
+
+use super::IncidentsApi;
+use super::call::Call;
+use crate::domain;
+use crate::domain::alerts::{self, AlertDraft, AlertGroup, BATCH_MAX, FlapRule};
+use crate::store::{alerts as store, config};
+use intake::{Batch, Received};
+
+impl IncidentsApi {
+    pub(super) async fn ingest_alerts(
+        &self,
+        call: &Call,
+        request: pb::IngestAlertsRequest,
+    ) -> Result<pb::IngestAlertsResponse, ApiError> {
+        let count = request.alerts.len();
+        if count > BATCH_MAX {
+            return Err(ApiError::invalid_field(
+                "alerts",
+                format!("at most {BATCH_MAX} alerts per call, got {count}; split the batch"),
+            ));
+        }
+        let mut results = vec![pb::AlertResult::default(); count];
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut position: HashMap<String, usize> = HashMap::new();
+        for (index, mut sent) in request.alerts.into_iter().enumerate() {
+            // The group keeps the alert as received, with the key it is
+            // grouped by (the derived one when none was sent).
+            let key = [&sent.source, &sent.node, &sent.resource, &sent.metric];
+            if sent.fingerprint.is_empty() && key.iter().any(|k| !k.is_empty()) {
+                sent.fingerprint = alerts::derive_fingerprint(key[0], key[1], key[2], key[3]);
+            }
+            let fingerprint = sent.fingerprint.clone();
+            let raw = sent.encode_to_vec();
+            let alert = match alerts::check(alert_draft(sent)) {
+                Ok(alert) => alert,
+                Err(error) => {
+                    results[index] = pb::AlertResult {
+                        fingerprint,
+                        outcome: pb::AlertOutcome::Rejected as i32,
+                        error,
+                        ..pb::AlertResult::default()
+                    };
+                    continue;
+                }
+            };
+            let received = Received { index, raw, alert };
+            let at = *position.entry(fingerprint.clone()).or_insert_with(|| {
+                batches.push(Batch {
+                    fingerprint,
+                    alerts: Vec::new(),
+                });
+                batches.len() - 1
+            });
+            batches[at].alerts.push(received);
+        }
+        if batches.is_empty() {
+            return Ok(pb::IngestAlertsResponse { results });
+        }
+
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let settings = config::select_settings(&mut conn, "").await?;
+        drop(conn);
+        let rule = FlapRule {
+            threshold: settings.flap_threshold,
+            window: settings.flap_window,
+        };
+        // Workers take fingerprints off one queue; the lock is never held
+        // across an await, and a failed fingerprint stops the call (its
+        // transaction rolled back; those committed before stay, and a retry
+        // of the whole call only counts their repeats again).
+        let (queue, done) = (Mutex::new(batches.into_iter()), Mutex::new(Vec::new()));
+        let (queue_ref, done_ref) = (&queue, &done);
+        let worker = || async move {
+            loop {
+                let next = queue_ref.lock().ok().and_then(|mut q| q.next());
+                let Some(batch) = next else {
+                    return Ok::<(), ApiError>(());
+                };
+                let outcomes = self.intake(call, &batch, rule).await?;
+                if let Ok(mut done) = done_ref.lock() {
+                    done.extend(outcomes);
+                }
+            }
+        };
+        tokio::try_join!(worker(), worker(), worker(), worker())?;
+        let done = done
+            .into_inner()
+            .map_err(|_| ApiError::internal("an intake worker panicked"))?;
+        for (index, result) in done {
+            if let Some(slot) = results.get_mut(index) {
+                *slot = result;
+            }
+        }
+        Ok(pb::IngestAlertsResponse { results })
+    }
+
+    pub(super) async fn get_alert_group(
+        &self,
+        _call: &Call,
+        request: pb::GetAlertGroupRequest,
+    ) -> Result<pb::AlertGroup, ApiError> {
+        let fingerprint = request
+            .name
+            .strip_prefix(alerts::COLLECTION)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|f| alerts::is_fingerprint(f))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "name",
+                    format!("must be {}/<fingerprint>", alerts::COLLECTION),
+                )
+            })?;
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let (_, group) = store::select_group(&mut conn, fingerprint, "")
+            .await?
+            .filter(|(_, g)| g.status.is_some())
+            .ok_or_else(|| ApiError::not_found(&request.name))?;
+        Ok(alert_group(&group))
+    }
+
+    pub(super) async fn list_alert_groups(
+        &self,
+        _call: &Call,
+        request: pb::ListAlertGroupsRequest,
+    ) -> Result<pb::ListAlertGroupsResponse, ApiError> {
+        let tokens = self.tokens().await?;
+        let list = ListRequest {
+            page_size: request.page_size,
+            page_token: &request.page_token,
+            filter: &request.filter,
+            order_by: &request.order_by,
+        };
+        let (groups, next_page_token) = store::select_page(&self.db, &list, tokens).await?;
+        Ok(pb::ListAlertGroupsResponse {
+            alert_groups: groups.iter().map(alert_group).collect(),
+            next_page_token,
+        })
+    }
+}
+
+/// The fields of a sent alert, before any check.
+fn alert_draft(alert: pb::Alert) -> AlertDraft {
+    AlertDraft {
+        source: alert.source,
+        fingerprint: alert.fingerprint,
+        status: alert.status,
+        severity: alert.severity,
+        node: alert.node,
+        resource: alert.resource,
+        metric: alert.metric,
+        summary: alert.summary,
+        description: alert.description,
+        labels: alert.labels.into_iter().collect(),
+        annotations: alert.annotations.into_iter().collect(),
+        generator_url: alert.generator_url,
+    }
+}
+
+/// An alert group as the API returns it.
+pub fn alert_group(g: &AlertGroup) -> pb::AlertGroup {
+    let last_alert = match pb::Alert::decode(g.last_alert.as_slice()) {
+        Ok(alert) => Some(alert),
+        Err(error) => {
+            tracing::warn!(group = %g.name(), %error, "stored last alert does not decode");
+            None
+        }
+    };
+    pb::AlertGroup {
+        name: g.name(),
+        fingerprint: g.fingerprint.clone(),
+        status: g.status.map_or(0, alerts::AlertStatus::number),
+        last_alert,
+        occurrence_count: g.occurrence_count,
+        flap_count: g.flap_count,
+        flapping: g.flapping,
+        incident: if g.incident.is_empty() {
+            String::new()
+        } else {
+            domain::name_of(&g.incident)
+        },
+        first_seen_time: Some(timestamp(g.first_seen_at)),
+        last_seen_time: Some(timestamp(g.last_seen_at)),
+    }
+}
