@@ -61,6 +61,22 @@ struct KeyCache {
 pub struct JwtVerifier {
     settings: JwtSettings,
     keys: Keys,
+    /// Tokens verified lately, with the principal and when to forget them: a
+    /// client sends the same token on every call, and checking its signature
+    /// and claims each time is most of what authentication costs.
+    verified: std::sync::Mutex<HashMap<String, (Principal, u64)>>,
+}
+
+/// Longest a verified token is trusted without checking it again (its key may
+/// have been withdrawn from the JWKS meanwhile).
+const TRUST_VERIFIED_FOR: u64 = 300;
+const MAX_VERIFIED: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 #[derive(Debug)]
@@ -79,6 +95,7 @@ impl JwtVerifier {
         Self {
             settings,
             keys: Keys::Hs256(DecodingKey::from_secret(secret)),
+            verified: std::sync::Mutex::default(),
         }
     }
 
@@ -108,11 +125,34 @@ impl JwtVerifier {
                     fetched: None,
                 }),
             },
+            verified: std::sync::Mutex::default(),
         })
     }
 
     /// The caller a token names, once every check passed.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let now = unix_now();
+        if let Ok(verified) = self.verified.lock()
+            && let Some((principal, until)) = verified.get(token)
+            && now < *until
+        {
+            return Ok(principal.clone());
+        }
+        let (principal, expires) = self.verify_uncached(token).await?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= MAX_VERIFIED {
+                verified.retain(|_, (_, until)| now < *until);
+                if verified.len() >= MAX_VERIFIED {
+                    verified.clear();
+                }
+            }
+            let until = expires.min(now + TRUST_VERIFIED_FOR);
+            verified.insert(token.to_owned(), (principal.clone(), until));
+        }
+        Ok(principal)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| unauthenticated("malformed bearer token: not a JWT"))?;
         let (key, algorithm) = match &self.keys {
@@ -133,7 +173,8 @@ impl JwtVerifier {
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| self.explain(e))?;
-        Ok(self.principal(&data.claims))
+        let expires = data.claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        Ok((self.principal(&data.claims), expires))
     }
 
     fn explain(&self, error: jsonwebtoken::errors::Error) -> AuthError {

@@ -82,7 +82,11 @@ impl Db {
         };
         let mut pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout);
+            .acquire_timeout(options.acquire_timeout)
+            // sqlx pings a connection before every checkout by default: one
+            // more round trip per call. A broken connection fails its first
+            // statement instead, and the pool drops it.
+            .test_before_acquire(false);
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

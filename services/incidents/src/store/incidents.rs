@@ -189,7 +189,7 @@ pub async fn select_incident(
     Ok(stored.pop())
 }
 
-/// Fills in the watchers and links of `incidents`, two queries in all.
+/// Fills in the watchers and links of `incidents`, in one query.
 pub async fn load_related(
     conn: &mut AnyConnection,
     incidents: &mut [StoredIncident],
@@ -204,22 +204,15 @@ pub async fn load_related(
         .collect();
     let ids: Vec<i64> = incidents.iter().map(|s| s.id).collect();
 
-    let mut sql =
-        SqlBuilder::new("SELECT incident_id, watcher FROM incident_watchers WHERE incident_id IN ");
-    sql.push_bind_list(ids.iter().copied())
-        .push(" ORDER BY incident_id, watcher");
-    for row in itsm_store::db::query(&sql).fetch_all(&mut *conn).await? {
-        let id: i64 = row.try_get("incident_id")?;
-        if let Some(at) = position.get(&id) {
-            incidents[*at]
-                .incident
-                .watchers
-                .push(row.try_get("watcher")?);
-        }
-    }
-
+    // Watchers and links in one round trip: watchers come back as rows with
+    // link type 0 (never a real link type) and time 0, so they sort first.
     let mut sql = SqlBuilder::new(
-        "SELECT incident_id, link_type, target, created_by_subject, created_by_name, \
+        "SELECT incident_id, 0 AS link_type, watcher AS target, '' AS created_by_subject, \
+         '' AS created_by_name, 0 AS created_by_kind, 0 AS created_at \
+         FROM incident_watchers WHERE incident_id IN ",
+    );
+    sql.push_bind_list(ids.iter().copied()).push(
+        " UNION ALL SELECT incident_id, link_type, target, created_by_subject, created_by_name, \
          created_by_kind, created_at FROM incident_links WHERE incident_id IN ",
     );
     sql.push_bind_list(ids)
@@ -227,8 +220,17 @@ pub async fn load_related(
     for row in itsm_store::db::query(&sql).fetch_all(&mut *conn).await? {
         let id: i64 = row.try_get("incident_id")?;
         let link_type: i32 = row.try_get("link_type")?;
-        let (Some(at), Some(link_type)) = (position.get(&id), LinkType::from_number(link_type))
-        else {
+        let Some(at) = position.get(&id) else {
+            continue;
+        };
+        if link_type == 0 {
+            incidents[*at]
+                .incident
+                .watchers
+                .push(row.try_get("target")?);
+            continue;
+        }
+        let Some(link_type) = LinkType::from_number(link_type) else {
             continue;
         };
         incidents[*at].incident.links.push(Link {
