@@ -4,8 +4,7 @@
 //! layer and `policy.toml`; handlers add the row-level rules the table cannot
 //! express (a requester sees only incidents they are the caller of or watch,
 //! and never work notes). Every change writes its row, audit entry and event
-//! in one transaction. Methods not built yet (alert intake, tasks, parents,
-//! major incidents) keep the generated UNIMPLEMENTED answer.
+//! in one transaction.
 //!
 //! - [`call`]: the caller of a call, and the audit entry and event of a change.
 //! - [`incidents`]: create, get, list, update.

@@ -5,15 +5,15 @@
 //! the libs; it knows other practices only through `itsm-proto` (the
 //! identity service answers who belongs to which group, see [`directory`]).
 //!
-//! Built: incidents (create, read, list, update), the lifecycle (assign,
-//! hold, resume, resolve, close, cancel, reopen) guarded by a transition
-//! table, journal, watchers, links, the audit trail, the priority matrix and
-//! the settings. Not yet (UNIMPLEMENTED, their tables exist): alert intake,
-//! incident tasks, parent/child propagation, major incidents and their
-//! rules. Assignment rules route new incidents (round-robin or
-//! least-loaded within a group, or the CI's support group from a [`Cmdb`]),
-//! a background job closes old resolved incidents, and KPIs are computed on
-//! request.
+//! Every method of the contract is built: incidents (create, read, list,
+//! update) and their lifecycle (assign, hold, resume, resolve, close, cancel,
+//! reopen) guarded by a transition table; journal, watchers, links, the audit
+//! trail; tasks; parent/child links whose holds and resolutions propagate as
+//! a table says; major incidents (promoted by hand or by rules); assignment
+//! rules routing new incidents (round-robin or least-loaded within a group,
+//! or the CI's support group from a [`Cmdb`]); alert intake with
+//! de-duplication and flapping ([`alertmanager`] maps Prometheus
+//! Alertmanager's webhook); a job closing old resolved incidents; KPIs.
 //!
 //! - [`domain`]: the rules, no I/O.
 //! - [`store`]: the tables.
