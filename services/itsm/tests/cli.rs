@@ -363,25 +363,11 @@ async fn dev_prints_an_admin_token_and_token_mints_more() {
     assert_eq!(code, 2, "no dev key yet");
     assert!(stderr.starts_with("itsm: no signing key"), "{stderr}");
 
-    let mut child = itsm()
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = wait_for_line(&mut lines, "gRPC")
-        .await
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let admin = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
-    let admin = admin
-        .trim()
-        .trim_start_matches("export ITSM_TOKEN=")
-        .to_owned();
+    let support::Dev {
+        mut child,
+        addr,
+        admin_token: admin,
+    } = support::start_dev(data.path()).await;
     let mut client = IdentityServiceClient::new(connect(&addr).await);
 
     let anonymous = client

@@ -6,7 +6,6 @@
 #[path = "support/process.rs"]
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use itsm_proto::itsm::common::v1::{Impact, Urgency};
@@ -14,8 +13,7 @@ use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClie
 use itsm_proto::itsm::identity::v1::{CreateGroupRequest, Group};
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::incidents::v1::{AssignIncidentRequest, CreateIncidentRequest, Incident};
-use support::{connect, exit_code_within, itsm, sigterm, wait_for_line};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use support::{connect, exit_code_within, sigterm};
 use tonic::{Code, Request};
 
 fn authorized<T>(message: T, token: &str) -> Request<T> {
@@ -29,25 +27,11 @@ fn authorized<T>(message: T, token: &str) -> Request<T> {
 #[tokio::test]
 async fn dev_checks_assignees_against_identity_groups() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = itsm()
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = wait_for_line(&mut lines, "gRPC")
-        .await
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let admin = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
-    let admin = admin
-        .trim()
-        .trim_start_matches("export ITSM_TOKEN=")
-        .to_owned();
+    let support::Dev {
+        mut child,
+        addr,
+        admin_token: admin,
+    } = support::start_dev(data.path()).await;
     let channel = connect(&addr).await;
 
     IdentityServiceClient::new(channel.clone())

@@ -125,3 +125,40 @@ pub async fn start(mut command: Command) -> Served {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Served { child, addr }
 }
+
+/// A running `itsm dev`: the child, its address and the admin token it printed.
+pub struct Dev {
+    pub child: Child,
+    pub addr: String,
+    pub admin_token: String,
+}
+
+/// Starts `itsm dev` on a free port with its data in `data_dir`, and reads
+/// the address and admin token from its banner.
+pub async fn start_dev(data_dir: &std::path::Path) -> Dev {
+    let mut child = itsm()
+        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = wait_for_line(&mut lines, "gRPC")
+        .await
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let token = wait_for_line(&mut lines, "export ITSM_TOKEN=").await;
+    let admin_token = token
+        .trim()
+        .trim_start_matches("export ITSM_TOKEN=")
+        .to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Dev {
+        child,
+        addr,
+        admin_token,
+    }
+}

@@ -1,0 +1,149 @@
+//! The config loader with good and bad values from each source.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Sources {
+    Sources::default().with_env(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+#[test]
+fn defaults_differ_by_mode() {
+    let dev = Config::from_sources(Mode::Dev, &Sources::default()).unwrap();
+    assert_eq!(dev.grpc_addr.to_string(), "127.0.0.1:50051");
+    assert_eq!(dev.log_format, LogFormat::Text);
+    let serve = Config::from_sources(Mode::Serve, &Sources::default()).unwrap();
+    assert_eq!(serve.grpc_addr.to_string(), "0.0.0.0:50051");
+    assert_eq!(serve.log_format, LogFormat::Json);
+    assert_eq!(serve.shutdown_grace, Duration::from_secs(25));
+}
+
+#[test]
+fn environment_overrides_defaults() {
+    let sources = env(&[
+        ("ITSM_GRPC_ADDR", "127.0.0.1:6000"),
+        ("ITSM_LOG_FORMAT", "JSON"),
+        ("ITSM_REQUEST_TIMEOUT", "1m 30s"),
+        ("ITSM_SHUTDOWN_DELAY", "5s"),
+        ("ITSM_DATABASE_URL", "postgres://itsm:hunter2@db/itsm"),
+        ("ITSM_LOG", "info,itsm_incidents=debug"),
+        ("ITSM_MIGRATE_ON_START", "false"),
+    ]);
+    let config = Config::from_sources(Mode::Dev, &sources).unwrap();
+    assert_eq!(config.grpc_addr.port(), 6000);
+    assert_eq!(config.log_format, LogFormat::Json);
+    assert_eq!(config.request_timeout, Duration::from_secs(90));
+    assert_eq!(config.shutdown_delay, Duration::from_secs(5));
+    assert_eq!(config.log, "info,itsm_incidents=debug");
+    assert!(!config.migrate_on_start);
+    let url = config.database_url.unwrap();
+    assert_eq!(url.expose(), "postgres://itsm:hunter2@db/itsm");
+}
+
+#[test]
+fn environment_wins_over_file_and_file_over_defaults() {
+    let sources = env(&[("ITSM_GRPC_ADDR", "127.0.0.1:7000")])
+        .with_file_text(
+            "itsm.toml".into(),
+            "grpc_addr = \"127.0.0.1:8000\"\nshutdown_grace = \"10s\"\n",
+        )
+        .unwrap();
+    let config = Config::from_sources(Mode::Serve, &sources).unwrap();
+    assert_eq!(config.grpc_addr.port(), 7000);
+    assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+}
+
+#[test]
+fn bad_environment_value_names_the_variable_and_expectation() {
+    let err =
+        Config::from_sources(Mode::Serve, &env(&[("ITSM_GRPC_ADDR", "not-an-addr")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ITSM_GRPC_ADDR: expected a socket address such as 0.0.0.0:50051, got \"not-an-addr\""
+    );
+}
+
+#[test]
+fn zero_timeouts_and_unknown_formats_are_refused() {
+    let err =
+        Config::from_sources(Mode::Serve, &env(&[("ITSM_REQUEST_TIMEOUT", "0s")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("ITSM_REQUEST_TIMEOUT: expected a positive duration")
+    );
+    let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG_FORMAT", "xml")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("ITSM_LOG_FORMAT: expected text or json")
+    );
+    let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_LOG", "info,[")])).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("ITSM_LOG: expected a tracing filter")
+    );
+}
+
+#[test]
+fn bad_secret_is_not_echoed() {
+    let err = Config::from_sources(
+        Mode::Serve,
+        &env(&[("ITSM_DATABASE_URL", "mysql://root:hunter2@db")]),
+    )
+    .unwrap_err();
+    let line = err.to_string();
+    assert!(
+        line.starts_with("ITSM_DATABASE_URL: expected a postgres://"),
+        "{line}"
+    );
+    assert!(!line.contains("hunter2"), "{line}");
+    assert!(line.ends_with("got [redacted]"), "{line}");
+}
+
+#[test]
+fn secrets_do_not_leak_through_debug() {
+    let config = Config::from_sources(
+        Mode::Serve,
+        &env(&[("ITSM_REDIS_URL", "redis://:hunter2@cache:6379")]),
+    )
+    .unwrap();
+    assert!(!format!("{config:?}").contains("hunter2"));
+}
+
+#[test]
+fn bad_file_value_names_file_and_key() {
+    let sources = Sources::default()
+        .with_file_text("/etc/itsm.toml".into(), "shutdown_grace = 5\n")
+        .unwrap();
+    let err = Config::from_sources(Mode::Serve, &sources).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "shutdown_grace in /etc/itsm.toml: expected a positive duration such as 25s, got \"5\""
+    );
+}
+
+#[test]
+fn unknown_file_key_is_refused() {
+    let sources = Sources::default()
+        .with_file_text("itsm.toml".into(), "grpc_adr = \"0.0.0.0:1\"\n")
+        .unwrap();
+    let err = Config::from_sources(Mode::Serve, &sources).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("config file itsm.toml: unknown key \"grpc_adr\"")
+    );
+}
+
+#[test]
+fn malformed_file_is_refused() {
+    let err = Sources::default()
+        .with_file_text("itsm.toml".into(), "grpc_addr = \n")
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("config file itsm.toml: "),
+        "{err}"
+    );
+}
