@@ -8,6 +8,7 @@
 //! - [`matrix`]: impact x urgency -> priority.
 //! - [`incident`]: the incident, its creation and its field-level diff.
 //! - [`update`]: `UpdateIncident`'s mask.
+//! - [`mask`]: the check of every update mask.
 //! - [`lifecycle`]: what each lifecycle method does to an incident.
 //! - [`journal`], [`related`]: journal entries, watchers and links.
 //! - [`settings`]: practice-wide settings.
@@ -19,6 +20,7 @@ pub mod hierarchy;
 pub mod incident;
 pub mod journal;
 pub mod lifecycle;
+pub mod mask;
 pub mod matrix;
 pub mod related;
 pub mod settings;

@@ -5,8 +5,13 @@
 //! the KPIs on a crafted data set.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "automation/support.rs"]
+// The API tests' harness; this binary uses part of it.
+#[allow(dead_code)]
+#[path = "api/support.rs"]
 mod support;
+
+#[path = "automation/helpers.rs"]
+mod helpers;
 
 #[path = "automation/auto_close.rs"]
 mod auto_close;

@@ -106,28 +106,3 @@ pub async fn last_group_event(svc: &Harness, fingerprint: &str) -> pb::AlertGrou
         .alert_group
         .unwrap()
 }
-
-/// Closes a resolved incident, as an agent.
-pub async fn close(svc: &mut Harness, name: &str) {
-    let request = pb::CloseIncidentRequest {
-        name: name.to_owned(),
-        etag: String::new(),
-    };
-    svc.client
-        .close_incident(as_(AGENT, request))
-        .await
-        .unwrap();
-}
-
-/// Cancels an open incident, as an agent.
-pub async fn cancel(svc: &mut Harness, name: &str) {
-    let request = pb::CancelIncidentRequest {
-        name: name.to_owned(),
-        reason: "monitoring noise".into(),
-        etag: String::new(),
-    };
-    svc.client
-        .cancel_incident(as_(AGENT, request))
-        .await
-        .unwrap();
-}

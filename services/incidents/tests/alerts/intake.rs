@@ -10,8 +10,7 @@ use itsm_testkit::{TestDb, backend_tests};
 use tonic::Code;
 
 use crate::helpers::{
-    MONITORING, cancel, close, firing, group, group_events, ingest, last_group_event, one,
-    outcomes, resolved,
+    MONITORING, firing, group, group_events, ingest, last_group_event, one, outcomes, resolved,
 };
 use crate::support::{ADA, ADMIN, AGENT, as_, bad_fields, start};
 
@@ -130,12 +129,7 @@ async fn repeats_are_counted_and_the_clear_resolves(db: TestDb) {
         Deduplicated
     );
     assert_eq!(svc.get(AGENT, &name).await.unwrap().etag, etag);
-    let types: Vec<String> = svc
-        .event_types(&name)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&name).await;
     assert_eq!(
         types,
         ["incidents.incident.created", "incidents.incident.resolved"]
@@ -181,7 +175,7 @@ async fn a_refire_after_a_final_incident_opens_a_linked_one(db: TestDb) {
     // Resolved by the alert, then closed: final.
     let (_, first) = one(&mut svc, firing(FP, "disk full")).await;
     one(&mut svc, resolved(FP, "disk full")).await;
-    close(&mut svc, &first).await;
+    svc.close(&first).await.unwrap();
     let (outcome, second) = one(&mut svc, firing(FP, "disk full")).await;
     assert_eq!(outcome, Opened);
     assert_ne!(second, first);
@@ -195,7 +189,7 @@ async fn a_refire_after_a_final_incident_opens_a_linked_one(db: TestDb) {
     assert_eq!(group(&mut svc, FP).await.incident, second);
 
     // Canceled while firing: the clear leaves it be, the refire opens anew.
-    cancel(&mut svc, &second).await;
+    svc.cancel(&second, "monitoring noise").await.unwrap();
     let etag = svc.get(AGENT, &second).await.unwrap().etag;
     assert_eq!(
         one(&mut svc, resolved(FP, "disk full")).await,

@@ -7,7 +7,7 @@ use itsm_proto::itsm::incidents::v1::IncidentState as S;
 use itsm_testkit::{TestDb, backend_tests};
 use tonic::Code;
 
-use crate::support::{ADA, AGENT, EVE, Harness, as_, bad_fields, payload, precondition, start};
+use crate::support::{ADA, AGENT, EVE, as_, bad_fields, payload, precondition, start};
 
 backend_tests!(
     an_incident_walks_every_legal_transition,
@@ -20,44 +20,6 @@ backend_tests!(
 
 fn state(incident: &pb::Incident) -> S {
     S::try_from(incident.state).unwrap()
-}
-
-async fn cancel(
-    svc: &mut Harness,
-    name: &str,
-    reason: &str,
-) -> Result<pb::Incident, tonic::Status> {
-    let request = pb::CancelIncidentRequest {
-        name: name.to_owned(),
-        reason: reason.to_owned(),
-        etag: String::new(),
-    };
-    svc.client
-        .cancel_incident(as_(AGENT, request))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-async fn close(svc: &mut Harness, name: &str) -> Result<pb::Incident, tonic::Status> {
-    let request = pb::CloseIncidentRequest {
-        name: name.to_owned(),
-        etag: String::new(),
-    };
-    svc.client
-        .close_incident(as_(AGENT, request))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
-async fn resume(svc: &mut Harness, name: &str) -> Result<pb::Incident, tonic::Status> {
-    let request = pb::ResumeIncidentRequest {
-        name: name.to_owned(),
-        etag: String::new(),
-    };
-    svc.client
-        .resume_incident(as_(AGENT, request))
-        .await
-        .map(tonic::Response::into_inner)
 }
 
 async fn an_incident_walks_every_legal_transition(db: TestDb) {
@@ -92,7 +54,7 @@ async fn an_incident_walks_every_legal_transition(db: TestDb) {
         .into_inner();
     assert_eq!(state(&held), S::OnHold);
     assert_eq!(held.hold_reason, pb::HoldReason::AwaitingVendor as i32);
-    let resumed = resume(&mut svc, &name).await.unwrap();
+    let resumed = svc.resume(&name).await.unwrap();
     assert_eq!((state(&resumed), resumed.hold_reason), (S::InProgress, 0));
 
     let resolved = svc.resolve(&name).await.unwrap();
@@ -106,7 +68,7 @@ async fn an_incident_walks_every_legal_transition(db: TestDb) {
     );
     assert!(reopened.resolve_time.is_none() && reopened.resolution_notes.is_empty());
     svc.resolve(&name).await.unwrap();
-    let closed = close(&mut svc, &name).await.unwrap();
+    let closed = svc.close(&name).await.unwrap();
     assert_eq!(state(&closed), S::Closed);
     assert!(closed.close_time.is_some());
     assert_eq!(closed.etag, "v9");
@@ -167,7 +129,7 @@ async fn cancel_and_resolve_work_from_every_open_state(db: TestDb) {
             .unwrap();
         for name in [new, working, held] {
             let done = if end == "cancel" {
-                cancel(&mut svc, &name, "raised twice").await.unwrap()
+                svc.cancel(&name, "raised twice").await.unwrap()
             } else {
                 svc.resolve(&name).await.unwrap()
             };
@@ -203,13 +165,13 @@ async fn illegal_transitions_name_the_state_and_what_is_allowed(db: TestDb) {
         description.contains("ResolveIncident (-> RESOLVED)"),
         "{description}"
     );
-    let status = resume(&mut svc, &name).await.unwrap_err();
+    let status = svc.resume(&name).await.unwrap_err();
     assert!(
         precondition(&status)
             .2
             .contains("allowed only from ON_HOLD")
     );
-    let status = close(&mut svc, &name).await.unwrap_err();
+    let status = svc.close(&name).await.unwrap_err();
     assert!(
         precondition(&status)
             .2
@@ -217,7 +179,7 @@ async fn illegal_transitions_name_the_state_and_what_is_allowed(db: TestDb) {
     );
 
     svc.resolve(&name).await.unwrap();
-    close(&mut svc, &name).await.unwrap();
+    svc.close(&name).await.unwrap();
     let before = svc.count("audit_log").await;
     let status = svc.reopen(AGENT, &name, "again").await.unwrap_err();
     let (_, _, description) = precondition(&status);
@@ -228,7 +190,7 @@ async fn illegal_transitions_name_the_state_and_what_is_allowed(db: TestDb) {
     );
     for status in [
         svc.assign(&name, "desk", "carl").await.unwrap_err(),
-        cancel(&mut svc, &name, "late").await.unwrap_err(),
+        svc.cancel(&name, "late").await.unwrap_err(),
         svc.resolve(&name).await.unwrap_err(),
     ] {
         assert!(precondition(&status).2.contains("is CLOSED"));
@@ -283,7 +245,7 @@ async fn each_transition_names_the_fields_it_requires(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&status), ["resolution_code", "resolution_notes"]);
-    let status = cancel(&mut svc, &name, "  ").await.unwrap_err();
+    let status = svc.cancel(&name, "  ").await.unwrap_err();
     assert_eq!(bad_fields(&status), ["reason"]);
     svc.resolve(&name).await.unwrap();
     let status = svc.reopen(AGENT, &name, "").await.unwrap_err();

@@ -1,8 +1,9 @@
 //! The harness of the API tests: the incidents server on a fresh database,
 //! behind the real auth guard with the real `policy.toml`, callers signing
 //! HS256 tokens; a real identity service answering who belongs to which
-//! group; a client; and readers of what a change left in the database (rows,
-//! audit entries, events).
+//! group; a CMDB of the test's choosing; a client; and readers of what a
+//! change left in the database (rows, audit entries, events). Shared by every
+//! test binary of this crate.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +11,13 @@ use std::time::Duration;
 use itsm_auth::forward::OwnCredential;
 use itsm_auth::jwt::{JwtSettings, JwtVerifier, TokenRequest, mint_hs256};
 use itsm_auth::{Authenticator, Guard};
-use itsm_incidents::IdentityDirectory;
+use itsm_incidents::{Cmdb, IdentityDirectory, IncidentsApi, NoCmdb};
 use itsm_platform::GrpcServer;
 use itsm_proto::itsm::identity::v1 as identity_pb;
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
 use itsm_proto::itsm::incidents::v1 as pb;
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
+use itsm_proto::itsm::incidents::v1::incident_service_server::IncidentServiceServer;
 use itsm_store::Db;
 use itsm_testkit::{TestDb, TestServer, test_config};
 use prost::Message as _;
@@ -32,6 +34,13 @@ pub const ADA: &str = "ada:requester";
 /// A requester who is the caller of nothing.
 pub const EVE: &str = "eve:requester";
 pub const PROBLEM_MANAGER: &str = "pam:problem_manager";
+
+/// The groups identity knows: `ops` has three members.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("ops", &["ann", "ben", "cat"]),
+    ("desk", &["carl", "dora"]),
+    ("network", &["nina"]),
+];
 
 fn settings() -> JwtSettings {
     JwtSettings {
@@ -65,10 +74,15 @@ async fn create_group(identity: &mut IdentityServiceClient<Channel>, id: &str, m
     identity.create_group(as_(ADMIN, request)).await.unwrap();
 }
 
-/// The incidents server, and an identity server of its own (its own
-/// database, on the same backend) holding the groups `desk` (carl, dora)
-/// and `network` (nina), asked with a `service` token.
+/// The incidents server without a CMDB, and an identity server of its own
+/// (its own database, on the same backend) holding the [`GROUPS`], asked
+/// with a `service` token.
 pub async fn start(test_db: &TestDb) -> Harness {
+    start_with_cmdb(test_db, Arc::new(NoCmdb)).await
+}
+
+/// [`start`], the server asking `cmdb` for CI support groups.
+pub async fn start_with_cmdb(test_db: &TestDb, cmdb: Arc<dyn Cmdb>) -> Harness {
     let authn = Authenticator::new(Some(JwtVerifier::hs256(SECRET, settings())), None);
     let guard = Guard::new(Arc::new(authn));
 
@@ -87,8 +101,9 @@ pub async fn start(test_db: &TestDb) -> Harness {
         .await
         .unwrap();
     let mut admin = IdentityServiceClient::new(identity.connect().await.unwrap());
-    create_group(&mut admin, "desk", &["carl", "dora"]).await;
-    create_group(&mut admin, "network", &["nina"]).await;
+    for (id, members) in GROUPS {
+        create_group(&mut admin, id, members).await;
+    }
     let credential = OwnCredential::bearer(&token("svc-incidents:service")).unwrap();
     let addr = format!("http://{}", identity.addr());
     let directory = IdentityDirectory::connect_lazy(&addr, credential).unwrap();
@@ -97,8 +112,10 @@ pub async fn start(test_db: &TestDb) -> Harness {
     db.migrate(itsm_incidents::MIGRATIONS.as_ref())
         .await
         .unwrap();
-    let service = itsm_incidents::service(db.clone(), Arc::new(directory));
-    let service = guard.protect(service, itsm_incidents::POLICY).unwrap();
+    let api = IncidentsApi::new(db.clone(), Arc::new(directory)).with_cmdb(cmdb);
+    let service = guard
+        .protect(IncidentServiceServer::new(api), itsm_incidents::POLICY)
+        .unwrap();
     let server = TestServer::start(GrpcServer::new(&test_config()).add_service(service))
         .await
         .unwrap();
@@ -293,6 +310,41 @@ impl Harness {
             .filter(|e| e.subject == subject)
             .map(|e| (e.r#type, e.sequence))
             .collect()
+    }
+
+    /// The types of the events about `subject`, in order.
+    #[allow(dead_code)] // by the other test binaries, not tests/api.rs
+    pub async fn event_names(&self, subject: &str) -> Vec<String> {
+        let types = self.event_types(subject).await;
+        types.into_iter().map(|(t, _)| t).collect()
+    }
+
+    pub async fn cancel(&mut self, name: &str, reason: &str) -> Result<pb::Incident, Status> {
+        let request = pb::CancelIncidentRequest {
+            name: name.to_owned(),
+            reason: reason.to_owned(),
+            etag: String::new(),
+        };
+        let reply = self.client.cancel_incident(as_(AGENT, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn close(&mut self, name: &str) -> Result<pb::Incident, Status> {
+        let request = pb::CloseIncidentRequest {
+            name: name.to_owned(),
+            etag: String::new(),
+        };
+        let reply = self.client.close_incident(as_(AGENT, request)).await;
+        reply.map(tonic::Response::into_inner)
+    }
+
+    pub async fn resume(&mut self, name: &str) -> Result<pb::Incident, Status> {
+        let request = pb::ResumeIncidentRequest {
+            name: name.to_owned(),
+            etag: String::new(),
+        };
+        let reply = self.client.resume_incident(as_(AGENT, request)).await;
+        reply.map(tonic::Response::into_inner)
     }
 }
 

@@ -161,17 +161,7 @@ async fn of_concurrent_updates_with_one_etag_exactly_one_wins(db: TestDb) {
 async fn final_incidents_cannot_be_updated(db: TestDb) {
     let mut svc = start(&db).await;
     let created = svc.open("Old").await;
-    let request = pb::CancelIncidentRequest {
-        name: created.name.clone(),
-        reason: "duplicate".into(),
-        etag: String::new(),
-    };
-    let canceled = svc
-        .client
-        .cancel_incident(as_(AGENT, request))
-        .await
-        .unwrap()
-        .into_inner();
+    let canceled = svc.cancel(&created.name, "duplicate").await.unwrap();
     let mut changed = canceled.clone();
     changed.title = "New".into();
     let status = svc

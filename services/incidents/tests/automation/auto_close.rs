@@ -2,16 +2,15 @@
 //! auto_close_after close, each once, audited as the system's change with
 //! its event; nothing else is touched; concurrent runners share the work.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use itsm_incidents::directory::NoCmdb;
 use itsm_incidents::jobs::{auto_close_round, run_auto_close};
 use itsm_proto::itsm::incidents::v1 as pb;
 use itsm_testkit::{TestDb, backend_tests};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Harness, incident, start};
+use crate::helpers::incident;
+use crate::support::{AGENT, Harness, start};
 
 backend_tests!(
     only_incidents_resolved_long_enough_ago_close,
@@ -23,8 +22,8 @@ const HOUR: i64 = 3_600 * 1_000_000;
 
 /// Opens and resolves an incident, its resolution moved `hours_ago` into the past.
 async fn resolved(svc: &mut Harness, title: &str, hours_ago: i64) -> String {
-    let name = svc.open(incident(title, "")).await.name;
-    svc.resolve(&name).await;
+    let name = svc.open_incident(incident(title, "")).await.name;
+    svc.resolve(&name).await.unwrap();
     let at = itsm_store::now_micros() - hours_ago * HOUR;
     let number = name.trim_start_matches("incidents/");
     svc.execute(
@@ -41,11 +40,11 @@ fn state(incident: &pb::Incident) -> pb::IncidentState {
 }
 
 async fn only_incidents_resolved_long_enough_ago_close(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.auto_close_after(3_600).await;
     let old = resolved(&mut svc, "Old", 2).await;
     let recent = resolved(&mut svc, "Recent", 0).await;
-    let open = svc.open(incident("Still open", "")).await.name;
+    let open = svc.open_incident(incident("Still open", "")).await.name;
 
     assert_eq!(
         auto_close_round(&svc.db, itsm_store::now_micros())
@@ -53,11 +52,17 @@ async fn only_incidents_resolved_long_enough_ago_close(db: TestDb) {
             .unwrap(),
         1
     );
-    let closed = svc.get(&old).await;
+    let closed = svc.get(AGENT, &old).await.unwrap();
     assert_eq!(state(&closed), pb::IncidentState::Closed);
     assert!(closed.close_time.is_some());
-    assert_eq!(state(&svc.get(&recent).await), pb::IncidentState::Resolved);
-    assert_eq!(state(&svc.get(&open).await), pb::IncidentState::New);
+    assert_eq!(
+        state(&svc.get(AGENT, &recent).await.unwrap()),
+        pb::IncidentState::Resolved
+    );
+    assert_eq!(
+        state(&svc.get(AGENT, &open).await.unwrap()),
+        pb::IncidentState::New
+    );
 
     let audit = svc.audit(&old).await;
     let last = audit.last().unwrap();
@@ -66,7 +71,7 @@ async fn only_incidents_resolved_long_enough_ago_close(db: TestDb) {
         ("close", "system:auto-close")
     );
     assert_eq!(
-        svc.event_types(&old).await.last().map(String::as_str),
+        svc.event_names(&old).await.last().map(String::as_str),
         Some("incidents.incident.closed")
     );
     let closed_event = svc
@@ -90,7 +95,7 @@ async fn only_incidents_resolved_long_enough_ago_close(db: TestDb) {
 }
 
 async fn concurrent_runners_close_each_incident_once(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.auto_close_after(3_600).await;
     let mut names = Vec::new();
     for n in 0..8 {
@@ -104,9 +109,12 @@ async fn concurrent_runners_close_each_incident_once(db: TestDb) {
     );
     assert_eq!(a.unwrap() + b.unwrap(), 8);
     for name in &names {
-        assert_eq!(state(&svc.get(name).await), pb::IncidentState::Closed);
+        assert_eq!(
+            state(&svc.get(AGENT, name).await.unwrap()),
+            pb::IncidentState::Closed
+        );
         let closes = svc
-            .event_types(name)
+            .event_names(name)
             .await
             .into_iter()
             .filter(|t| t == "incidents.incident.closed")
@@ -116,7 +124,7 @@ async fn concurrent_runners_close_each_incident_once(db: TestDb) {
 }
 
 async fn the_job_runs_under_its_lease_until_cancelled(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.auto_close_after(3_600).await;
     let old = resolved(&mut svc, "Old", 2).await;
     let cancel = CancellationToken::new();
@@ -126,7 +134,7 @@ async fn the_job_runs_under_its_lease_until_cancelled(db: TestDb) {
         Duration::from_millis(50),
     ));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while state(&svc.get(&old).await) != pb::IncidentState::Closed {
+    while state(&svc.get(AGENT, &old).await.unwrap()) != pb::IncidentState::Closed {
         assert!(Instant::now() < deadline, "the job never closed {old}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -3,16 +3,14 @@
 //! all) the counts, mean times to acknowledge and resolve, reopen rate and
 //! first-contact resolution rate.
 
-use std::sync::Arc;
-
-use itsm_incidents::directory::NoCmdb;
 use itsm_proto::itsm::common::v1 as common;
 use itsm_proto::itsm::incidents::v1 as pb;
 use itsm_testkit::{TestDb, backend_tests};
 use prost_types::{Duration, Timestamp};
 use tonic::Code;
 
-use crate::support::{AGENT, Harness, as_, incident, start, violations};
+use crate::helpers::{incident, violations};
+use crate::support::{AGENT, Harness, as_, start};
 
 backend_tests!(
     kpis_are_exact_on_a_crafted_data_set,
@@ -31,7 +29,7 @@ async fn open(svc: &mut Harness, group: &str, assignee: &str, impact: i32, urgen
     given.assignee = assignee.into();
     given.impact = impact;
     given.urgency = urgency;
-    svc.open(given).await.name
+    svc.open_incident(given).await.name
 }
 
 /// Moves the incident's creation, acknowledgement and resolution (seconds
@@ -84,16 +82,16 @@ fn open_counts(k: &pb::IncidentKpis) -> Vec<(i32, i64)> {
 }
 
 async fn kpis_are_exact_on_a_crafted_data_set(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     // ops: resolved on first contact, 10 min to acknowledge, 60 to resolve.
     let first = open(&mut svc, "ops", "ann", 2, 2).await;
-    svc.resolve(&first).await;
+    svc.resolve(&first).await.unwrap();
     times(&svc, &first, T0, T0 + 10 * MINUTE, T0 + 60 * MINUTE).await;
     // ops: reopened, then resolved again; 20 and 120 min.
     let second = open(&mut svc, "ops", "ann", 2, 2).await;
-    svc.resolve(&second).await;
-    svc.reopen(&second).await;
-    svc.resolve(&second).await;
+    svc.resolve(&second).await.unwrap();
+    svc.reopen(AGENT, &second, "back again").await.unwrap();
+    svc.resolve(&second).await.unwrap();
     times(
         &svc,
         &second,
@@ -113,15 +111,7 @@ async fn kpis_are_exact_on_a_crafted_data_set(db: TestDb) {
     times(&svc, &before, T0 - 24 * HOUR, 0, 0).await;
     // ops: canceled: opened, neither open nor resolved.
     let canceled = open(&mut svc, "ops", "", 2, 2).await;
-    let request = pb::CancelIncidentRequest {
-        name: canceled.clone(),
-        reason: "duplicate".into(),
-        etag: String::new(),
-    };
-    svc.client
-        .cancel_incident(as_(AGENT, request))
-        .await
-        .unwrap();
+    svc.cancel(&canceled, "duplicate").await.unwrap();
     times(&svc, &canceled, T0 + 4 * HOUR, 0, 0).await;
 
     let day = (T0, T0 + 24 * HOUR);
@@ -162,7 +152,7 @@ async fn kpis_are_exact_on_a_crafted_data_set(db: TestDb) {
 }
 
 async fn a_period_must_end_after_it_starts(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     let request = pb::GetIncidentKpisRequest {
         period: Some(common::TimeWindow {
             start_time: Some(Timestamp {

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use itsm_incidents::directory::NoCmdb;
 use itsm_proto::itsm::incidents::v1 as pb;
 use itsm_testkit::{TestDb, backend_tests};
 
-use crate::support::{ADMIN, AGENT, TableCmdb, as_, incident, payload, rule, start};
+use crate::helpers::{TableCmdb, incident, rule};
+use crate::support::{ADMIN, AGENT, as_, payload, start, start_with_cmdb};
 
 use pb::AssignmentStrategy::{GroupOnly, LeastLoaded, RoundRobin};
 
@@ -25,13 +25,15 @@ backend_tests!(
 );
 
 async fn round_robin_takes_turns_through_the_group(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.create_rule(rule(1, "", "ops", RoundRobin))
         .await
         .unwrap();
     let mut assignees = Vec::new();
     for n in 0..6 {
-        let opened = svc.open(incident(&format!("Ticket {n}"), "")).await;
+        let opened = svc
+            .open_incident(incident(&format!("Ticket {n}"), ""))
+            .await;
         assert_eq!(opened.assignment_group, "ops");
         assert!(opened.acknowledge_time.is_some(), "assigned to a person");
         assignees.push(opened.assignee);
@@ -64,30 +66,30 @@ async fn round_robin_takes_turns_through_the_group(db: TestDb) {
 }
 
 async fn least_loaded_picks_the_member_with_the_fewest_open_incidents(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     // Existing load: ann 2 open, ben 1 open and 1 resolved (not counted), cat none.
     let mut names = Vec::new();
     for who in ["ann", "ann", "ben", "ben"] {
         let mut given = incident("Existing", "");
         given.assignment_group = "ops".into();
         given.assignee = who.into();
-        names.push(svc.open(given).await.name);
+        names.push(svc.open_incident(given).await.name);
     }
-    svc.resolve(&names[3]).await;
+    svc.resolve(&names[3]).await.unwrap();
     svc.create_rule(rule(1, r#"category = "db""#, "ops", LeastLoaded))
         .await
         .unwrap();
 
-    let first = svc.open(incident("Query slow", "db")).await;
+    let first = svc.open_incident(incident("Query slow", "db")).await;
     assert_eq!(first.assignee, "cat", "idle");
-    let second = svc.open(incident("Replica lag", "db")).await;
+    let second = svc.open_incident(incident("Replica lag", "db")).await;
     assert_eq!(
         second.assignee, "ben",
         "ben and cat have one each: the first in order"
     );
-    svc.resolve(&names[0]).await;
-    svc.resolve(&names[1]).await;
-    let third = svc.open(incident("Backup failed", "db")).await;
+    svc.resolve(&names[0]).await.unwrap();
+    svc.resolve(&names[1]).await.unwrap();
+    let third = svc.open_incident(incident("Backup failed", "db")).await;
     assert_eq!(third.assignee, "ann", "her incidents were resolved");
 }
 
@@ -96,7 +98,7 @@ async fn the_ci_support_group_comes_from_the_cmdb(db: TestDb) {
         "cis/db-01".to_owned(),
         "groups/network".to_owned(),
     )]));
-    let mut svc = start(&db, Arc::new(cmdb)).await;
+    let mut svc = start_with_cmdb(&db, Arc::new(cmdb)).await;
     let mut by_ci = rule(1, "", "", GroupOnly);
     by_ci.use_ci_support_group = true;
     svc.create_rule(by_ci).await.unwrap();
@@ -106,17 +108,17 @@ async fn the_ci_support_group_comes_from_the_cmdb(db: TestDb) {
 
     let mut on_db = incident("DB down", "");
     on_db.configuration_item = "cis/db-01".into();
-    assert_eq!(svc.open(on_db).await.assignment_group, "network");
+    assert_eq!(svc.open_incident(on_db).await.assignment_group, "network");
     // No CI, or a CI without a support group: that rule cannot decide, the next one does.
-    let no_ci = svc.open(incident("Mouse broken", "")).await;
+    let no_ci = svc.open_incident(incident("Mouse broken", "")).await;
     assert_eq!(no_ci.assignment_group, "desk");
     let mut unknown = incident("Odd box", "");
     unknown.configuration_item = "cis/unknown".into();
-    assert_eq!(svc.open(unknown).await.assignment_group, "desk");
+    assert_eq!(svc.open_incident(unknown).await.assignment_group, "desk");
 }
 
 async fn an_unavailable_cmdb_leaves_the_incident_unassigned_and_says_so(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     let mut by_ci = rule(1, "", "", RoundRobin);
     by_ci.use_ci_support_group = true;
     let by_ci = svc.create_rule(by_ci).await.unwrap();
@@ -126,7 +128,7 @@ async fn an_unavailable_cmdb_leaves_the_incident_unassigned_and_says_so(db: Test
 
     let mut on_web = incident("Web down", "");
     on_web.configuration_item = "cis/web-01".into();
-    let opened = svc.open(on_web).await;
+    let opened = svc.open_incident(on_web).await;
     assert_eq!(
         (
             opened.assignment_group.as_str(),
@@ -137,7 +139,7 @@ async fn an_unavailable_cmdb_leaves_the_incident_unassigned_and_says_so(db: Test
         "created, unassigned: the later rule does not guess"
     );
     assert_eq!(
-        svc.event_types(&opened.name).await,
+        svc.event_names(&opened.name).await,
         [
             "incidents.incident.created",
             "incidents.incident.assignment_degraded"
@@ -165,19 +167,19 @@ async fn an_unavailable_cmdb_leaves_the_incident_unassigned_and_says_so(db: Test
 }
 
 async fn an_unavailable_directory_assigns_the_group_only_and_says_so(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.create_rule(rule(1, "", "ops", RoundRobin))
         .await
         .unwrap();
     svc.stop_identity().await;
-    let opened = svc.open(incident("VPN down", "")).await;
+    let opened = svc.open_incident(incident("VPN down", "")).await;
     assert_eq!(
         (opened.assignment_group.as_str(), opened.assignee.as_str()),
         ("ops", "")
     );
     assert!(opened.acknowledge_time.is_none());
     assert_eq!(
-        svc.event_types(&opened.name).await,
+        svc.event_names(&opened.name).await,
         [
             "incidents.incident.created",
             "incidents.incident.assignment_degraded"
@@ -186,7 +188,7 @@ async fn an_unavailable_directory_assigns_the_group_only_and_says_so(db: TestDb)
 }
 
 async fn major_incident_rules_see_the_routed_incident(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     svc.create_rule(rule(1, r#"category = "db""#, "ops", RoundRobin))
         .await
         .unwrap();
@@ -209,7 +211,7 @@ async fn major_incident_rules_see_the_routed_incident(db: TestDb) {
             .unwrap();
     }
 
-    let proposed = svc.open(incident("DB slow", "db")).await;
+    let proposed = svc.open_incident(incident("DB slow", "db")).await;
     assert_eq!(
         (
             proposed.assignment_group.as_str(),
@@ -220,18 +222,22 @@ async fn major_incident_rules_see_the_routed_incident(db: TestDb) {
     assert_eq!(proposed.major_state, pb::MajorState::Proposed as i32);
     assert_eq!(proposed.etag, "v2", "the proposal is a change of its own");
     assert_eq!(
-        svc.event_types(&proposed.name).await,
+        svc.event_names(&proposed.name).await,
         [
             "incidents.incident.created",
             "incidents.incident.major_proposed"
         ]
     );
-    assert_eq!(svc.get(&proposed.name).await, proposed, "as stored");
+    assert_eq!(
+        svc.get(AGENT, &proposed.name).await.unwrap(),
+        proposed,
+        "as stored"
+    );
 
     let mut critical = incident("Everything down", "network");
     critical.impact = 1;
     critical.urgency = 1;
-    let promoted = svc.open(critical).await;
+    let promoted = svc.open_incident(critical).await;
     assert_eq!(promoted.major_state, pb::MajorState::Accepted as i32);
     assert!(promoted.major_promote_time.is_some());
     assert_eq!(
@@ -239,14 +245,14 @@ async fn major_incident_rules_see_the_routed_incident(db: TestDb) {
         AGENT.split(':').next().unwrap()
     );
     assert_eq!(
-        svc.event_types(&promoted.name).await,
+        svc.event_names(&promoted.name).await,
         [
             "incidents.incident.created",
             "incidents.incident.major_promoted"
         ]
     );
 
-    let plain = svc.open(incident("Mouse", "hardware")).await;
+    let plain = svc.open_incident(incident("Mouse", "hardware")).await;
     assert_eq!(
         (plain.major_state, plain.etag.as_str()),
         (pb::MajorState::None as i32, "v1")

@@ -3,15 +3,13 @@
 //! checked against the incident list's filter language; the first enabled
 //! match deciding a new incident's group.
 
-use std::sync::Arc;
-
-use itsm_incidents::directory::NoCmdb;
 use itsm_proto::itsm::incidents::v1 as pb;
 use itsm_testkit::{TestDb, backend_tests};
 use prost_types::FieldMask;
 use tonic::Code;
 
-use crate::support::{ADA, ADMIN, AGENT, as_, incident, payload, rule, start, violations};
+use crate::helpers::{incident, rule, violations};
+use crate::support::{ADA, ADMIN, AGENT, as_, payload, start};
 
 use pb::AssignmentStrategy::GroupOnly;
 
@@ -22,7 +20,7 @@ backend_tests!(
 );
 
 async fn rules_run_in_order_and_the_first_enabled_match_decides(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     let network = svc
         .create_rule(rule(20, r#"category = "network""#, "network", GroupOnly))
         .await
@@ -46,14 +44,14 @@ async fn rules_run_in_order_and_the_first_enabled_match_decides(db: TestDb) {
 
     let mut high = incident("Core switch down", "network");
     high.impact = 1;
-    let high = svc.open(high).await;
+    let high = svc.open_incident(high).await;
     assert_eq!(
         (high.assignment_group.as_str(), high.assignee.as_str()),
         ("ops", "")
     );
-    let moderate = svc.open(incident("Slow wifi", "network")).await;
+    let moderate = svc.open_incident(incident("Slow wifi", "network")).await;
     assert_eq!(moderate.assignment_group, "network");
-    let other = svc.open(incident("Printer jam", "hardware")).await;
+    let other = svc.open_incident(incident("Printer jam", "hardware")).await;
     assert_eq!(
         other.assignment_group, "desk",
         "the catch-all, after the others"
@@ -67,7 +65,7 @@ async fn rules_run_in_order_and_the_first_enabled_match_decides(db: TestDb) {
     // An incident that names its group is left alone.
     let mut given = incident("Router", "network");
     given.assignment_group = "desk".into();
-    assert_eq!(svc.open(given).await.assignment_group, "desk");
+    assert_eq!(svc.open_incident(given).await.assignment_group, "desk");
     assert_eq!(
         (high.etag.as_str(), high.state),
         ("v1", pb::IncidentState::New as i32)
@@ -95,7 +93,7 @@ async fn rules_run_in_order_and_the_first_enabled_match_decides(db: TestDb) {
 }
 
 async fn rules_are_created_once_listed_in_order_and_changed_with_their_etag(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     let create = |r: pb::AssignmentRule, id: &str| pb::CreateAssignmentRuleRequest {
         rule: Some(r),
         request_id: id.to_owned(),
@@ -282,7 +280,7 @@ async fn rules_are_created_once_listed_in_order_and_changed_with_their_etag(db: 
 }
 
 async fn bad_rules_name_the_field_and_the_position(db: TestDb) {
-    let mut svc = start(&db, Arc::new(NoCmdb)).await;
+    let mut svc = start(&db).await;
     let status = svc
         .create_rule(rule(
             1,

@@ -93,24 +93,6 @@ pub async fn working(svc: &mut Harness, title: &str) -> String {
     name
 }
 
-pub async fn resume(svc: &mut Harness, name: &str) -> Result<pb::Incident, Status> {
-    let request = pb::ResumeIncidentRequest {
-        name: name.to_owned(),
-        etag: String::new(),
-    };
-    let reply = svc.client.resume_incident(as_(AGENT, request)).await;
-    reply.map(tonic::Response::into_inner)
-}
-
-pub async fn close(svc: &mut Harness, name: &str) -> Result<pb::Incident, Status> {
-    let request = pb::CloseIncidentRequest {
-        name: name.to_owned(),
-        etag: String::new(),
-    };
-    let reply = svc.client.close_incident(as_(AGENT, request)).await;
-    reply.map(tonic::Response::into_inner)
-}
-
 /// The audit trail of `resource` (an incident), oldest first.
 pub async fn audit(svc: &mut Harness, parent: &str) -> Vec<common::AuditEntry> {
     let request = pb::ListAuditEntriesRequest {

@@ -200,12 +200,7 @@ async fn rules_are_created_listed_and_deleted_by_admins(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    let types: Vec<_> = svc
-        .event_types(&made.name)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&made.name).await;
     assert_eq!(
         types,
         [
@@ -233,12 +228,7 @@ async fn a_priority_rule_promotes_a_critical_parent(db: TestDb) {
     let read = svc.get(AGENT, &critical).await.unwrap();
     assert_eq!(major(&read), M::Accepted);
     assert_eq!(read.major_promoted_by.as_ref().unwrap().subject, "bob");
-    let types: Vec<_> = svc
-        .event_types(&critical)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&critical).await;
     assert!(
         types.contains(&"incidents.incident.major_promoted".to_owned()),
         "{types:?}"
@@ -269,12 +259,7 @@ async fn three_children_within_ten_minutes_propose_the_parent(db: TestDb) {
         let wanted = if n < 3 { M::None } else { M::Proposed };
         assert_eq!(major(&read), wanted, "after {n} children");
     }
-    let types: Vec<_> = svc
-        .event_types(&parent)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&parent).await;
     assert_eq!(types.last().unwrap(), "incidents.incident.major_proposed");
     // A manager rejects the proposal; more children do not propose it again.
     let rejected = demote(&mut svc, &parent, "one mailbox server, handled", "")

@@ -9,7 +9,7 @@ use itsm_proto::itsm::incidents::v1::IncidentState as S;
 use itsm_testkit::{TestDb, backend_tests};
 use tonic::Code;
 
-use crate::calls::{audit, close, resume, set_parent, working};
+use crate::calls::{audit, set_parent, working};
 use crate::support::{AGENT, Harness, as_, bad_fields, payload, precondition, start};
 
 backend_tests!(
@@ -51,12 +51,7 @@ async fn children_are_attached_counted_and_detached(db: TestDb) {
         actions,
         ["create", "add_child", "add_child", "remove_child"]
     );
-    let types: Vec<String> = svc
-        .event_types(&one)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&one).await;
     assert_eq!(
         types,
         ["incidents.incident.created", "incidents.incident.updated"]
@@ -163,7 +158,7 @@ async fn a_hold_awaiting_change_holds_open_children_and_a_resume_resumes_them(db
     assert_eq!(event.r#type, "incidents.incident.state_changed");
     assert_eq!(payload(event).incident.unwrap().state, S::OnHold as i32);
 
-    resume(&mut svc, &parent).await.unwrap();
+    svc.resume(&parent).await.unwrap();
     for child in [&fresh, &busy, &grandchild] {
         let read = read(&mut svc, child).await;
         assert_eq!(
@@ -195,15 +190,7 @@ async fn resolving_a_parent_resolves_its_children_with_its_notes_and_closing_doe
     for child in [&one, &two, &canceled] {
         set_parent(&mut svc, child, &parent).await.unwrap();
     }
-    let request = pb::CancelIncidentRequest {
-        name: canceled.clone(),
-        reason: "duplicate".into(),
-        etag: String::new(),
-    };
-    svc.client
-        .cancel_incident(as_(AGENT, request))
-        .await
-        .unwrap();
+    svc.cancel(&canceled, "duplicate").await.unwrap();
 
     let resolved = svc.resolve(&parent).await.unwrap();
     for child in [&one, &two] {
@@ -219,7 +206,7 @@ async fn resolving_a_parent_resolves_its_children_with_its_notes_and_closing_doe
     }
     assert_eq!(state(&read(&mut svc, &canceled).await), S::Canceled);
 
-    let closed = close(&mut svc, &parent).await.unwrap();
+    let closed = svc.close(&parent).await.unwrap();
     assert_eq!(state(&closed), S::Closed);
     for child in [&one, &two] {
         assert_eq!(

@@ -200,12 +200,7 @@ async fn tasks_walk_their_lifecycle_with_etags(db: TestDb) {
         "requesters do not see tasks"
     );
 
-    let types: Vec<String> = svc
-        .event_types(&name)
-        .await
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    let types = svc.event_names(&name).await;
     assert_eq!(types.len(), 4);
     assert!(
         types[1..]

@@ -214,34 +214,7 @@ impl TaskDraft {
 
 /// The mask's paths, checked: each one once, each an [`EDITABLE`] field.
 pub fn check_mask(paths: &[String]) -> Result<Vec<&'static str>, ApiError> {
-    let mut v = Violations::new();
-    v.check(
-        !paths.is_empty(),
-        "update_mask",
-        format!(
-            "must name the fields to change, among: {}",
-            EDITABLE.join(", ")
-        ),
-    );
-    let mut fields = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        match EDITABLE.iter().find(|f| **f == path.as_str()) {
-            Some(field) if !fields.contains(field) => fields.push(*field),
-            Some(_) => v.add(
-                format!("update_mask.paths[{i}]"),
-                format!("repeats {path:?}"),
-            ),
-            None => v.add(
-                format!("update_mask.paths[{i}]"),
-                format!(
-                    "{path:?} cannot be updated; updatable: {}",
-                    EDITABLE.join(", ")
-                ),
-            ),
-        }
-    }
-    v.into_result()?;
-    Ok(fields)
+    d::mask::check(paths, EDITABLE, "")
 }
 
 impl Task {
