@@ -12,15 +12,26 @@ use crate::domain::enums::{Channel, HoldReason, Impact, LinkType, MajorState, Pr
 use crate::domain::enums::{ResolutionCode, State, Urgency};
 use crate::domain::incident::{Incident, Link};
 
-/// Every column of an incident, for lists and reads.
-pub const SELECT: &str = "SELECT id, number, tenant, title, description, state, impact, urgency, \
+/// The columns of an incident row, in one place for the selects below.
+macro_rules! columns {
+    () => {
+        "id, number, tenant, title, description, state, impact, urgency, \
      priority, caller, category, subcategory, service, configuration_item, assignment_group, \
      assignee, channel, hold_reason, resolution_code, resolution_notes, cancel_reason, \
      major_state, major_promoted_by_subject, major_promoted_by_name, major_promoted_by_kind, \
      major_promoted_at, parent, child_count, reopen_count, reassignment_count, \
      reopened_by_subject, reopened_by_name, reopened_by_kind, reopened_at, alert_group, labels, \
      created_by_subject, created_by_name, created_by_kind, created_at, updated_at, \
-     acknowledged_at, resolved_at, closed_at, first_contact_resolution, version FROM incidents";
+     acknowledged_at, resolved_at, closed_at, first_contact_resolution, version"
+    };
+}
+
+/// Every column of an incident, for lists and reads.
+pub const SELECT: &str = concat!("SELECT ", columns!(), " FROM incidents");
+
+/// The same, plus how many watchers and links the incident has, so reading
+/// one incident skips the query for them when there are none (most).
+const SELECT_ONE: &str = concat!("SELECT ", columns!(), ", related_count FROM incidents");
 
 /// An incident with its row id (the key of its journal, watchers and links).
 #[derive(Debug, Clone)]
@@ -176,7 +187,7 @@ pub async fn select_incident(
     number: &str,
     lock: &'static str,
 ) -> Result<Option<StoredIncident>, StoreError> {
-    let mut sql = SqlBuilder::new(SELECT);
+    let mut sql = SqlBuilder::new(SELECT_ONE);
     sql.push(" WHERE number = ").push_bind(number).push(lock);
     let Some(row) = itsm_store::db::query(&sql)
         .fetch_optional(&mut *conn)
@@ -184,8 +195,11 @@ pub async fn select_incident(
     else {
         return Ok(None);
     };
+    let related: i32 = row.try_get("related_count")?;
     let mut stored = vec![stored_incident(&row)?];
-    load_related(conn, &mut stored).await?;
+    if related > 0 {
+        load_related(conn, &mut stored).await?;
+    }
     Ok(stored.pop())
 }
 
@@ -243,6 +257,22 @@ pub async fn load_related(
     Ok(())
 }
 
+/// Keeps `related_count` (watchers plus links) in step with the side tables.
+async fn adjust_related(conn: &mut AnyConnection, id: i64, delta: i32) -> Result<(), StoreError> {
+    if delta != 0 {
+        sqlx::query("UPDATE incidents SET related_count = related_count + $1 WHERE id = $2")
+            .bind(delta)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn rows(affected: u64) -> i32 {
+    i32::try_from(affected).unwrap_or(i32::MAX)
+}
+
 /// Adds a watcher (the caller checked it is not one yet).
 pub async fn insert_watcher(
     conn: &mut AnyConnection,
@@ -256,9 +286,9 @@ pub async fn insert_watcher(
     .bind(id)
     .bind(watcher)
     .bind(now)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    adjust_related(conn, id, 1).await
 }
 
 /// Removes a watcher.
@@ -267,12 +297,13 @@ pub async fn delete_watcher(
     id: i64,
     watcher: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM incident_watchers WHERE incident_id = $1 AND watcher = $2")
-        .bind(id)
-        .bind(watcher)
-        .execute(conn)
-        .await?;
-    Ok(())
+    let deleted =
+        sqlx::query("DELETE FROM incident_watchers WHERE incident_id = $1 AND watcher = $2")
+            .bind(id)
+            .bind(watcher)
+            .execute(&mut *conn)
+            .await?;
+    adjust_related(conn, id, -rows(deleted.rows_affected())).await
 }
 
 /// Adds a link (the caller checked it does not exist yet).
@@ -288,9 +319,9 @@ pub async fn insert_link(conn: &mut AnyConnection, id: i64, link: &Link) -> Resu
     .bind(&link.created_by.display_name)
     .bind(link.created_by.kind)
     .bind(link.create_time)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    adjust_related(conn, id, 1).await
 }
 
 /// Removes a link.
@@ -300,15 +331,15 @@ pub async fn delete_link(
     link_type: LinkType,
     target: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let deleted = sqlx::query(
         "DELETE FROM incident_links WHERE incident_id = $1 AND link_type = $2 AND target = $3",
     )
     .bind(id)
     .bind(link_type.number())
     .bind(target)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    adjust_related(conn, id, -rows(deleted.rows_affected())).await
 }
 
 /// An incident row (its watchers and links still empty).
