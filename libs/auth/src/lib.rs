@@ -16,6 +16,7 @@
 
 pub mod apikey;
 pub mod authn;
+pub mod call;
 pub mod config;
 pub mod error;
 pub mod forward;
@@ -28,6 +29,7 @@ pub mod roles;
 pub mod rows;
 
 pub use authn::Authenticator;
+pub use call::Call;
 pub use error::AuthError;
 pub use layer::{Guard, Protected};
 pub use principal::{Principal, PrincipalKind, principal};

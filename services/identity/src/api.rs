@@ -8,12 +8,12 @@
 
 use std::sync::Arc;
 
-use itsm_auth::Principal;
+use itsm_auth::Call;
 use itsm_auth::apikey;
 use itsm_platform::ApiError;
 use itsm_proto::itsm::identity::v1 as pb;
 use itsm_proto::itsm::identity::v1::identity_service_server::IdentityService;
-use itsm_store::audit::{self, Actor, AuditRecord, FieldChange};
+use itsm_store::audit::{self, AuditRecord, FieldChange};
 use itsm_store::idempotency::{self, Claim};
 use itsm_store::list::ListRequest;
 use itsm_store::outbox::{self, NewEvent};
@@ -46,37 +46,6 @@ pub struct IdentityApi {
     db: Db,
     verifier: LocalApiKeyVerifier,
     tokens: Arc<OnceCell<PageTokens>>,
-}
-
-/// What a mutation records about its call besides the caller.
-#[derive(Debug)]
-struct Call {
-    actor: Actor,
-    caller: Principal,
-    request_id: String,
-    traceparent: String,
-    tracestate: String,
-}
-
-impl Call {
-    fn of<T>(request: &Request<T>) -> Result<Self, Status> {
-        let caller = itsm_auth::principal(request)?.clone();
-        let header = |name: &str| {
-            request
-                .metadata()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Ok(Self {
-            actor: caller.actor(),
-            caller,
-            request_id: header(itsm_platform::server::REQUEST_ID_HEADER),
-            traceparent: header("traceparent"),
-            tracestate: header("tracestate"),
-        })
-    }
 }
 
 impl IdentityApi {

@@ -2,14 +2,14 @@
 //! row-level rule for reading an incident, and the audit entry and event
 //! every change writes in its transaction.
 
-use itsm_auth::{Principal, rows};
+pub use itsm_auth::Call;
+use itsm_auth::rows;
 use itsm_platform::ApiError;
 use itsm_proto::itsm::common::v1 as common;
-use itsm_store::audit::{self, Actor, AuditRecord, FieldChange};
+use itsm_store::audit::{self, AuditRecord, FieldChange};
 use itsm_store::outbox::{self, NewEvent};
 use itsm_store::{StoreError, Tx};
 use sqlx::AnyConnection;
-use tonic::Request;
 
 use crate::convert;
 use crate::domain::{self, Incident};
@@ -24,43 +24,6 @@ pub const CREATED: &str = "incidents.incident.created";
 pub const UPDATED: &str = "incidents.incident.updated";
 pub const PRIORITY_CHANGED: &str = "incidents.incident.priority_changed";
 pub const COMMENTED: &str = "incidents.incident.commented";
-
-/// The caller of a call and what its changes record besides.
-#[derive(Debug)]
-pub struct Call {
-    pub caller: Principal,
-    pub actor: Actor,
-    pub request_id: String,
-    traceparent: String,
-    tracestate: String,
-}
-
-impl Call {
-    /// The call's caller, put there by the auth layer; UNAUTHENTICATED without one.
-    pub fn of<T>(request: &Request<T>) -> Result<Self, tonic::Status> {
-        let caller = itsm_auth::principal(request)?.clone();
-        let header = |name: &str| {
-            request
-                .metadata()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Ok(Self {
-            actor: caller.actor(),
-            caller,
-            request_id: header(itsm_platform::server::REQUEST_ID_HEADER),
-            traceparent: header("traceparent"),
-            tracestate: header("tracestate"),
-        })
-    }
-
-    /// Whether the caller sees tickets only as a requester.
-    pub fn is_requester_only(&self) -> bool {
-        rows::is_requester_only(&self.caller)
-    }
-}
 
 /// The incident named `name` (the request's field `field`) as `call`'s
 /// caller may see it: INVALID_ARGUMENT for a malformed name; NOT_FOUND for an

@@ -44,7 +44,7 @@ impl IncidentsApi {
         if draft.caller.is_empty() {
             draft.caller.clone_from(&call.caller.subject);
         }
-        if call.is_requester_only() {
+        if itsm_auth::rows::is_requester_only(&call.caller) {
             // Otherwise a requester could file incidents they then cannot see,
             // or assign work, which the policy keeps for agents.
             if draft.caller != call.caller.subject {

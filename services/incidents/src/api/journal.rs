@@ -39,7 +39,7 @@ impl IncidentsApi {
         );
         checks.finish()?;
         let kind = kind.unwrap_or(JournalKind::Comment);
-        if kind == JournalKind::WorkNote && call.is_requester_only() {
+        if kind == JournalKind::WorkNote && itsm_auth::rows::is_requester_only(&call.caller) {
             return Err(requester_refused("write work notes; add a comment instead"));
         }
 
