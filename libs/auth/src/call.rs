@@ -2,6 +2,7 @@
 //! the guard) and the ids that tie the call's changes to logs and traces.
 
 use itsm_store::audit::Actor;
+use itsm_store::change::Origin;
 use tonic::Request;
 
 use crate::principal::{Principal, principal};
@@ -39,5 +40,18 @@ impl Call {
             traceparent: header("traceparent"),
             tracestate: header("tracestate"),
         })
+    }
+
+    /// Where the changes this call makes come from, for their audit entries
+    /// and events on `stream` from `source`.
+    pub fn origin<'a>(&'a self, stream: &'a str, source: &'a str) -> Origin<'a> {
+        Origin {
+            stream,
+            source,
+            actor: &self.actor,
+            request_id: &self.request_id,
+            traceparent: &self.traceparent,
+            tracestate: &self.tracestate,
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! Storage functions take a connection or transaction; the use case owns the transaction.
 
 pub mod audit;
+pub mod change;
 pub mod counter;
 pub mod db;
 pub mod error;

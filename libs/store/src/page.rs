@@ -61,6 +61,30 @@ impl PageTokens {
         <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!())
     }
 
+    /// The page tokens of a service's database, signed with a key made on
+    /// first use and kept in that database (`platform_state`), so every
+    /// replica serving the database shares it and a token issued by one is
+    /// honoured by another.
+    pub async fn of_database(db: &crate::Db) -> Result<Self, crate::StoreError> {
+        const KEY: &str = "page_token_key";
+        let fresh = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut conn = db.pool().acquire().await?;
+        // First writer wins; a concurrent first use reads the winner's key.
+        sqlx::query("INSERT INTO platform_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(KEY)
+            .bind(&fresh)
+            .execute(&mut *conn)
+            .await?;
+        let secret = crate::outbox::get_state(&mut conn, KEY)
+            .await?
+            .unwrap_or(fresh);
+        Ok(Self::new(secret.as_bytes()))
+    }
+
     /// A token for the page after the row whose sort key is `after`, for `query`
     /// (anything that identifies the list: resource, filter and order_by).
     pub fn encode(&self, query: &str, after: &[SqlValue]) -> String {

@@ -13,10 +13,9 @@ use itsm_auth::apikey;
 use itsm_platform::ApiError;
 use itsm_proto::itsm::identity::v1 as pb;
 use itsm_proto::itsm::identity::v1::identity_service_server::IdentityService;
-use itsm_store::audit::{self, AuditRecord, FieldChange};
+use itsm_store::audit::FieldChange;
 use itsm_store::idempotency::{self, Claim};
 use itsm_store::list::ListRequest;
-use itsm_store::outbox::{self, NewEvent};
 use itsm_store::page::PageTokens;
 use itsm_store::{Db, StoreError, Tx, etag};
 use prost::Message as _;
@@ -62,7 +61,7 @@ impl IdentityApi {
     /// The key that signs list page tokens, read (or made) on first use.
     async fn page_tokens(&self) -> Result<&PageTokens, StoreError> {
         self.tokens
-            .get_or_try_init(|| store::page_tokens(&self.db))
+            .get_or_try_init(|| PageTokens::of_database(&self.db))
             .await
     }
 
@@ -204,8 +203,9 @@ async fn record(
     now: i64,
 ) -> Result<(), StoreError> {
     let payload = convert::event_payload(key, &changes, now);
+    let name = key.name();
     let change = Change {
-        resource: key.name(),
+        resource: &name,
         version: key.version,
         action,
         event_type,
@@ -215,17 +215,7 @@ async fn record(
     record_change(tx, call, change, now).await
 }
 
-/// One change to a resource, as its audit entry and event tell it.
-#[derive(Debug)]
-struct Change<'a> {
-    resource: String,
-    /// The resource's version after the change: the event's sequence.
-    version: i64,
-    action: &'a str,
-    event_type: &'a str,
-    changes: Vec<FieldChange>,
-    payload: prost_types::Any,
-}
+use itsm_store::change::Change;
 
 /// Writes the audit entry and the event of a change, in the change's transaction.
 async fn record_change(
@@ -234,36 +224,7 @@ async fn record_change(
     change: Change<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::insert(
-        tx,
-        &AuditRecord {
-            resource: change.resource.clone(),
-            action: change.action.to_owned(),
-            actor: call.actor.clone(),
-            time: now,
-            changes: change.changes,
-            request_id: call.request_id.clone(),
-        },
-    )
-    .await?;
-    outbox::insert(
-        tx,
-        &NewEvent {
-            stream: STREAM,
-            source: SOURCE,
-            event_type: change.event_type,
-            subject: &change.resource,
-            sequence: u64::try_from(change.version).unwrap_or_default(),
-            payload: change.payload,
-            actor: &call.actor,
-            request_id: &call.request_id,
-            traceparent: &call.traceparent,
-            tracestate: &call.tracestate,
-            time: now,
-        },
-    )
-    .await?;
-    Ok(())
+    itsm_store::change::record(tx, &call.origin(STREAM, SOURCE), change, now).await
 }
 
 /// A use case's result as a reply: where every error becomes a status.

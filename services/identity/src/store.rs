@@ -230,31 +230,6 @@ pub async fn select_page(
     Ok((keys, page.next_page_token))
 }
 
-const PAGE_TOKEN_KEY: &str = "identity.page_token_key";
-
-/// The key that signs this service's page tokens, made on first use and kept
-/// in the database, so every replica serving the database shares it and a
-/// token from one is honoured by another.
-pub async fn page_tokens(db: &Db) -> Result<PageTokens, StoreError> {
-    use rand::RngCore as _;
-    let mut bytes = [0_u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // First writer wins; a concurrent first use reads the winner's key.
-    sqlx::query(
-        "INSERT INTO platform_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(PAGE_TOKEN_KEY)
-    .bind(&fresh)
-    .execute(db.pool())
-    .await?;
-    let mut conn = db.pool().acquire().await?;
-    let secret = itsm_store::outbox::get_state(&mut conn, PAGE_TOKEN_KEY)
-        .await?
-        .unwrap_or(fresh);
-    Ok(PageTokens::new(secret.as_bytes()))
-}
-
 fn stored_key(row: &AnyRow) -> Result<StoredKey, sqlx::Error> {
     let revoked_at: i64 = row.try_get("revoked_at")?;
     let last_used_at: i64 = row.try_get("last_used_at")?;

@@ -72,7 +72,7 @@ impl IncidentsApi {
     async fn tokens(&self) -> Result<&PageTokens, ApiError> {
         let tokens = self
             .tokens
-            .get_or_try_init(|| crate::store::page_tokens(&self.db))
+            .get_or_try_init(|| PageTokens::of_database(&self.db))
             .await?;
         Ok(tokens)
     }

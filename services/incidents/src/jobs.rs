@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use itsm_platform::ApiError;
-use itsm_store::audit::{self, Actor, AuditRecord};
-use itsm_store::outbox::{self, NewEvent};
+use itsm_store::audit::Actor;
+use itsm_store::change::{self, Change, Origin};
 use itsm_store::{Db, StoreError, lease};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -123,35 +123,23 @@ async fn close_batch(
         incidents::update_incident(&mut tx, stored.id, &incident, previous).await?;
         let name = incident.name();
         let payload = convert::event_payload(&incident, &applied.changes, None);
-        audit::insert(
-            &mut tx,
-            &AuditRecord {
-                resource: name.clone(),
-                action: Action::Close.method().action().to_owned(),
-                actor: actor.clone(),
-                time: now,
-                changes: applied.changes,
-                request_id: String::new(),
-            },
-        )
-        .await?;
-        outbox::insert(
-            &mut tx,
-            &NewEvent {
-                stream: STREAM,
-                source: SOURCE,
-                event_type: CLOSED,
-                subject: &name,
-                sequence: u64::try_from(incident.version).unwrap_or_default(),
-                payload,
-                actor: &actor,
-                request_id: "",
-                traceparent: "",
-                tracestate: "",
-                time: now,
-            },
-        )
-        .await?;
+        let origin = Origin {
+            stream: STREAM,
+            source: SOURCE,
+            actor: &actor,
+            request_id: "",
+            traceparent: "",
+            tracestate: "",
+        };
+        let change = Change {
+            resource: &name,
+            version: incident.version,
+            action: Action::Close.method().action(),
+            event_type: CLOSED,
+            changes: applied.changes,
+            payload,
+        };
+        change::record(&mut tx, &origin, change, now).await?;
         closed += 1;
     }
     tx.commit().await.map_err(StoreError::from)?;

@@ -19,37 +19,10 @@ pub mod journal;
 pub mod list;
 
 use itsm_store::audit::Actor;
-use itsm_store::page::PageTokens;
-use itsm_store::{Db, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 pub use incidents::StoredIncident;
-
-const PAGE_TOKEN_KEY: &str = "incidents.page_token_key";
-
-/// The key that signs this service's page tokens, made on first use and kept
-/// in the database, so every replica serving the database shares it and a
-/// token from one is honoured by another.
-pub async fn page_tokens(db: &Db) -> Result<PageTokens, StoreError> {
-    use rand::RngCore as _;
-    let mut bytes = [0_u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    // First writer wins; a concurrent first use reads the winner's key.
-    sqlx::query(
-        "INSERT INTO platform_state (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(PAGE_TOKEN_KEY)
-    .bind(&fresh)
-    .execute(db.pool())
-    .await?;
-    let mut conn = db.pool().acquire().await?;
-    let secret = itsm_store::outbox::get_state(&mut conn, PAGE_TOKEN_KEY)
-        .await?
-        .unwrap_or(fresh);
-    Ok(PageTokens::new(secret.as_bytes()))
-}
 
 /// The actor stored in `<prefix>_subject`, `<prefix>_name`, `<prefix>_kind`.
 fn actor(row: &AnyRow, prefix: &str) -> Result<Actor, sqlx::Error> {

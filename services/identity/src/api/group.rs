@@ -271,8 +271,9 @@ async fn record(
     member: &str,
 ) -> Result<(), StoreError> {
     let payload = convert::event_payload(group, &changes, member);
+    let name = group.name();
     let change = Change {
-        resource: group.name(),
+        resource: &name,
         version: group.version,
         action,
         event_type,

@@ -6,8 +6,7 @@ pub use itsm_auth::Call;
 use itsm_auth::rows;
 use itsm_platform::ApiError;
 use itsm_proto::itsm::common::v1 as common;
-use itsm_store::audit::{self, AuditRecord, FieldChange};
-use itsm_store::outbox::{self, NewEvent};
+use itsm_store::audit::FieldChange;
 use itsm_store::{StoreError, Tx};
 use sqlx::AnyConnection;
 
@@ -44,20 +43,7 @@ pub async fn load(
     Ok(stored)
 }
 
-/// One change of one resource, as the audit trail and the bus see it.
-#[derive(Debug)]
-pub struct Change<'a> {
-    /// The resource's name, `incidents/INC0000042`.
-    pub resource: &'a str,
-    /// Its version after the change: the event's sequence.
-    pub version: i64,
-    /// The audit action, `resolve`.
-    pub action: &'a str,
-    /// The event type, `incidents.incident.resolved`.
-    pub event_type: &'a str,
-    pub changes: Vec<FieldChange>,
-    pub payload: prost_types::Any,
-}
+pub use itsm_store::change::Change;
 
 /// The audit entry and the event of a change, in the change's transaction.
 pub async fn record(
@@ -66,37 +52,7 @@ pub async fn record(
     change: Change<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let payload = change.payload;
-    audit::insert(
-        tx,
-        &AuditRecord {
-            resource: change.resource.to_owned(),
-            action: change.action.to_owned(),
-            actor: call.actor.clone(),
-            time: now,
-            changes: change.changes,
-            request_id: call.request_id.clone(),
-        },
-    )
-    .await?;
-    outbox::insert(
-        tx,
-        &NewEvent {
-            stream: STREAM,
-            source: SOURCE,
-            event_type: change.event_type,
-            subject: change.resource,
-            sequence: u64::try_from(change.version).unwrap_or_default(),
-            payload,
-            actor: &call.actor,
-            request_id: &call.request_id,
-            traceparent: &call.traceparent,
-            tracestate: &call.tracestate,
-            time: now,
-        },
-    )
-    .await?;
-    Ok(())
+    itsm_store::change::record(tx, &call.origin(STREAM, SOURCE), change, now).await
 }
 
 /// The audit entry and the `IncidentEvent` of a change of `incident`.
