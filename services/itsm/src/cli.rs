@@ -246,6 +246,8 @@ pub enum CliError {
     Server(#[from] ServerError),
     #[error("health check of {addr} failed: {reason}")]
     Health { addr: String, reason: String },
+    #[error("ITSM_REDIS_URL: {0}")]
+    Redis(#[from] itsm_events::BusError),
 }
 
 impl CliError {
@@ -257,7 +259,8 @@ impl CliError {
             | Self::NoDatabaseUrl
             | Self::NoSigningKey
             | Self::UnknownRole(_)
-            | Self::AuthConfig(_) => ExitCode::from(2),
+            | Self::AuthConfig(_)
+            | Self::Redis(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

@@ -49,12 +49,16 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     let guard = Guard::new(Arc::new(itsm_auth::config::authenticator(
         &config, api_keys,
     )?));
+    // One process: an in-process cache (invalidated by the writer itself).
+    let cache: Arc<dyn itsm_events::cache::Cache> =
+        Arc::new(itsm_events::cache::MemoryCache::new(100_000));
     let mut server = GrpcServer::new(&config);
     for (practice, db) in &databases {
         let wiring = Wiring {
             guard: &guard,
             db,
             directory: Arc::clone(&directory),
+            cache: Arc::clone(&cache),
         };
         server = practice.add_to(server, &wiring)?;
     }

@@ -3,6 +3,7 @@
 //! Kubernetes pod does. This file only parses the command line, runs it and
 //! turns the outcome into an exit code.
 
+mod cache;
 mod cli;
 mod dev;
 mod directory;

@@ -16,6 +16,9 @@ pub struct Wiring<'a> {
     pub db: &'a Db,
     /// Group membership (the identity service).
     pub directory: Arc<dyn itsm_incidents::Directory>,
+    /// The shared cache for hot reads (Redis in `serve` when configured,
+    /// in-process in `dev`).
+    pub cache: Arc<dyn itsm_events::cache::Cache>,
 }
 
 /// One ITIL practice (or platform service), served by its own crate.
@@ -107,6 +110,7 @@ impl Practice {
             guard,
             db,
             directory,
+            cache,
         } = wiring;
         Ok(match self {
             Self::Incidents => server.add_service(guard.protect(
@@ -122,9 +126,10 @@ impl Practice {
             Self::Requests => {
                 server.add_service(guard.protect(itsm_requests::service(), itsm_requests::POLICY)?)
             }
-            Self::Cmdb => {
-                server.add_service(guard.protect(itsm_cmdb::service(), itsm_cmdb::POLICY)?)
-            }
+            Self::Cmdb => server.add_service(guard.protect(
+                itsm_cmdb::service((*db).clone(), Arc::clone(cache)),
+                itsm_cmdb::POLICY,
+            )?),
             Self::Sla => server.add_service(guard.protect(itsm_sla::service(), itsm_sla::POLICY)?),
             Self::Knowledge => server
                 .add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),

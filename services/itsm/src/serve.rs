@@ -36,10 +36,12 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
         &config, api_keys,
     )?));
     let directory = crate::directory::for_serve(&config, practice)?;
+    let cache = crate::cache::for_serve(&config).await?;
     let wiring = Wiring {
         guard: &guard,
         db: &db,
         directory,
+        cache,
     };
     let server = practice
         .add_to(GrpcServer::new(&config), &wiring)?

@@ -1,0 +1,22 @@
+//! What every handler shares: the bus stream and event types of this
+//! practice, and the audit entry + event of a change to a configuration
+//! resource (classes, relationship types, sources, rules, settings). CI
+//! changes write their own history instead (see `crate::write`).
+
+pub use itsm_auth::Call;
+use itsm_store::change::Change;
+use itsm_store::{StoreError, Tx};
+
+/// The bus stream and event source of this practice.
+pub const STREAM: &str = "cmdb";
+pub const SOURCE: &str = "itsm.cmdb";
+
+/// The audit entry and the event of a change, in the change's transaction.
+pub async fn record(
+    tx: &mut Tx,
+    call: &Call,
+    change: Change<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    itsm_store::change::record(tx, &call.origin(STREAM, SOURCE), change, now).await
+}

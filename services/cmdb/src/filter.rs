@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the CI filter language.

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: background jobs (the health report).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store baselines (owned by a helper).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store cis (owned by a helper).

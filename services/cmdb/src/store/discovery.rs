@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store discovery (owned by a helper).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store health (owned by a helper).

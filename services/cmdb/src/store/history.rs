@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store history (owned by a helper).

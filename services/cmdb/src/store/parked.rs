@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store parked (owned by a helper).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store relationships (owned by a helper).

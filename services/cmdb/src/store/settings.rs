@@ -1,0 +1,1 @@
+//! PLACEHOLDER: store settings (owned by a helper).
