@@ -17,8 +17,10 @@
 
 pub mod api;
 pub mod filter;
+pub mod identify;
 pub mod jobs;
 pub mod model;
+pub mod relate;
 pub mod seed;
 pub mod store;
 pub mod write;
