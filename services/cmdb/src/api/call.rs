@@ -4,7 +4,7 @@
 //! changes write their own history instead (see `crate::write`).
 
 pub use itsm_auth::Call;
-use itsm_store::change::Change;
+pub use itsm_store::change::Change;
 use itsm_store::{StoreError, Tx};
 
 /// The bus stream and event source of this practice.
