@@ -81,10 +81,18 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         admin.as_deref(),
     );
     let jobs = CancellationToken::new();
-    let workers: Vec<_> = databases
-        .iter()
-        .filter_map(|(practice, db)| crate::serve::spawn_jobs(*practice, db, &jobs))
-        .collect();
+    // One in-process bus: every practice's relay publishes its outbox to it.
+    let bus = crate::events::for_dev();
+    let mut workers = Vec::new();
+    for (practice, db) in &databases {
+        workers.extend(crate::serve::spawn_jobs(*practice, db, &jobs));
+        workers.push(crate::events::spawn_relay(
+            *practice,
+            db,
+            Arc::clone(&bus),
+            &jobs,
+        ));
+    }
     let drain = server
         .serve(async {
             shutdown::signal().await;

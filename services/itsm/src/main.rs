@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod dev;
 mod directory;
+mod events;
 mod health;
 mod practice;
 mod serve;

@@ -37,6 +37,7 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     )?));
     let directory = crate::directory::for_serve(&config, practice)?;
     let cache = crate::cache::for_serve(&config).await?;
+    let bus = crate::events::for_serve(&config).await?;
     let wiring = Wiring {
         guard: &guard,
         db: &db,
@@ -55,7 +56,10 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     // The practice's background work (every replica runs it; leases pick one
     // to do it) stops when the server begins to drain.
     let jobs = CancellationToken::new();
-    let worker = spawn_jobs(practice, &db, &jobs);
+    let mut workers = spawn_jobs(practice, &db, &jobs);
+    if let Some(bus) = bus {
+        workers.push(crate::events::spawn_relay(practice, &db, bus, &jobs));
+    }
     let drain = server
         .serve(async {
             shutdown::signal().await;
@@ -63,7 +67,7 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
         })
         .await;
     jobs.cancel();
-    if let Some(worker) = worker {
+    for worker in workers {
         let _ = worker.await;
     }
     db.close().await;
@@ -73,19 +77,15 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
 /// How often the incidents auto-closer looks for resolved incidents to close.
 const AUTO_CLOSE_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts the background work of `practice` over its database, stopped by
-/// `cancel`; `None` when it has none.
-pub fn spawn_jobs(
-    practice: Practice,
-    db: &Db,
-    cancel: &CancellationToken,
-) -> Option<JoinHandle<()>> {
+/// Starts the background work of `practice` over its database (besides the
+/// outbox relay), stopped by `cancel`.
+pub fn spawn_jobs(practice: Practice, db: &Db, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
     match practice {
-        Practice::Incidents => Some(tokio::spawn(itsm_incidents::jobs::run_auto_close(
+        Practice::Incidents => vec![tokio::spawn(itsm_incidents::jobs::run_auto_close(
             db.clone(),
             cancel.clone(),
             AUTO_CLOSE_EVERY,
-        ))),
-        _ => None,
+        ))],
+        _ => Vec::new(),
     }
 }

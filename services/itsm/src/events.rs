@@ -1,0 +1,57 @@
+//! Where a practice's events go: the outbox relay publishing each
+//! practice's committed events to the bus (Redis Streams in `serve`, an
+//! in-process bus shared by every practice in `dev`).
+
+use std::sync::Arc;
+
+use itsm_events::bus::{MemoryBus, MemoryBusConfig, RedisBus, RedisBusConfig};
+use itsm_events::{EventBus, OutboxRelay, RelayConfig};
+use itsm_platform::config::Config;
+use itsm_store::Db;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::CliError;
+use crate::practice::Practice;
+
+/// The in-process bus of `itsm dev`.
+pub fn for_dev() -> Arc<dyn EventBus> {
+    Arc::new(MemoryBus::new(MemoryBusConfig::default()))
+}
+
+/// Redis Streams at `ITSM_REDIS_URL`; without one, no bus: events are kept
+/// in the practice's outbox (nothing is lost) until a bus is configured.
+pub async fn for_serve(config: &Config) -> Result<Option<Arc<dyn EventBus>>, CliError> {
+    match &config.redis_url {
+        Some(url) => Ok(Some(Arc::new(
+            RedisBus::open(url.expose(), RedisBusConfig::default()).await?,
+        ))),
+        None => {
+            tracing::warn!(
+                "ITSM_REDIS_URL is not set: events stay in the outbox table until a bus is configured"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Starts the relay of `practice`'s outbox to `bus` (every replica runs one;
+/// a lease picks the one that publishes), stopped by `cancel`.
+pub fn spawn_relay(
+    practice: Practice,
+    db: &Db,
+    bus: Arc<dyn EventBus>,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let config = RelayConfig {
+        holder: format!(
+            "{}-{}-{}",
+            practice.name(),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        ..RelayConfig::default()
+    };
+    let relay = OutboxRelay::new(db.clone(), bus, config);
+    tokio::spawn(relay.run(cancel.clone()))
+}
