@@ -18,8 +18,10 @@
 pub mod api;
 pub mod filter;
 pub mod identify;
+pub mod impact;
 pub mod jobs;
 pub mod model;
+pub mod reconcile;
 pub mod relate;
 pub mod seed;
 pub mod store;

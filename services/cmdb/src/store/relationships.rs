@@ -247,6 +247,198 @@ pub async fn ci_uids(
     Ok(out)
 }
 
+/// The columns of a CI an impact walk reads (no `doc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CiRow {
+    pub id: i64,
+    pub uid: String,
+    pub ci_class: String,
+    pub display_name: String,
+    pub status: i64,
+    pub criticality: i64,
+    pub support_group: String,
+    pub min_members_up: i64,
+}
+
+const CI_COLUMNS: &str = "c.id, c.uid, c.ci_class, c.display_name, c.status, c.criticality, c.support_group, c.min_members_up";
+
+fn ci_row(row: &AnyRow) -> Result<CiRow, sqlx::Error> {
+    Ok(CiRow {
+        id: row.try_get("id")?,
+        uid: row.try_get("uid")?,
+        ci_class: row.try_get("ci_class")?,
+        display_name: row.try_get("display_name")?,
+        status: row.try_get("status")?,
+        criticality: row.try_get("criticality")?,
+        support_group: row.try_get("support_group")?,
+        min_members_up: row.try_get("min_members_up")?,
+    })
+}
+
+/// The walk columns of the CIs with these uids (those that exist).
+pub async fn ci_rows_by_uid(
+    conn: &mut AnyConnection,
+    uids: &[&str],
+) -> Result<Vec<CiRow>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in uids.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new("SELECT ");
+        sql.push(CI_COLUMNS)
+            .push(" FROM cis c WHERE c.uid IN ")
+            .push_bind_list(chunk.iter().copied());
+        let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            out.push(ci_row(row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// One hop of a walk: an edge from a CI of the frontier and the CI at its other end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub relationship_uid: String,
+    pub type_id: String,
+    /// The frontier CI the hop leaves from.
+    pub from: i64,
+    /// Whether the hop goes from the edge's source to its target.
+    pub forward: bool,
+    pub to: CiRow,
+}
+
+/// The hops from the CIs `ids` along edges of `types`: leaving them
+/// (`forward`: they are the edges' sources) or arriving at them. One
+/// statement per [`MAX_IN_LIST`] ids, served by `relationships_edge` or
+/// `relationships_target`.
+pub async fn hops(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    forward: bool,
+    types: &[&str],
+) -> Result<Vec<Hop>, StoreError> {
+    let mut out = Vec::new();
+    if types.is_empty() {
+        return Ok(out);
+    }
+    let (from, to) = if forward {
+        ("source_id", "target_id")
+    } else {
+        ("target_id", "source_id")
+    };
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new("SELECT r.uid AS r_uid, r.type AS r_type, r.");
+        sql.push(from)
+            .push(" AS r_from, ")
+            .push(CI_COLUMNS)
+            .push(" FROM relationships r JOIN cis c ON c.id = r.")
+            .push(to)
+            .push(" WHERE r.")
+            .push(from)
+            .push(" IN ")
+            .push_bind_list(chunk.iter().copied())
+            .push(" AND r.type IN ")
+            .push_bind_list(types.iter().copied());
+        let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            out.push(Hop {
+                relationship_uid: row.try_get("r_uid")?,
+                type_id: row.try_get("r_type")?,
+                from: row.try_get("r_from")?,
+                forward,
+                to: ci_row(row)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an edge of `types` leads from the CIs `ids` (forward: as sources;
+/// else as targets) to a CI `known` does not hold. Reads rows only until it
+/// finds one.
+pub async fn any_hop_beyond(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    forward: bool,
+    types: &[&str],
+    known: &(dyn Fn(i64) -> bool + Sync),
+) -> Result<bool, StoreError> {
+    use futures_util::TryStreamExt as _;
+    if types.is_empty() {
+        return Ok(false);
+    }
+    let (from, to) = if forward {
+        ("source_id", "target_id")
+    } else {
+        ("target_id", "source_id")
+    };
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new("SELECT ");
+        sql.push(to)
+            .push(" AS other FROM relationships WHERE ")
+            .push(from)
+            .push(" IN ")
+            .push_bind_list(chunk.iter().copied())
+            .push(" AND type IN ")
+            .push_bind_list(types.iter().copied());
+        let mut rows = itsm_store::db::query(&sql).fetch(&mut *conn);
+        while let Some(row) = rows.try_next().await? {
+            let other: i64 = row.try_get("other")?;
+            if !known(other) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The members (targets of `types` edges) of the groups `ids`: (group, member, member status).
+pub async fn members(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    types: &[&str],
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let mut out = Vec::new();
+    if types.is_empty() {
+        return Ok(out);
+    }
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new(
+            "SELECT r.source_id, r.target_id, c.status FROM relationships r \
+             JOIN cis c ON c.id = r.target_id WHERE r.source_id IN ",
+        );
+        sql.push_bind_list(chunk.iter().copied())
+            .push(" AND r.type IN ")
+            .push_bind_list(types.iter().copied());
+        let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            out.push((
+                row.try_get("source_id")?,
+                row.try_get("target_id")?,
+                row.try_get("status")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The stored messages of the CIs with these ids (for filters on any field).
+pub async fn ci_docs(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, pb::Ci>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new("SELECT id, doc FROM cis WHERE id IN ");
+        sql.push_bind_list(chunk.iter().copied());
+        let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            let doc: Vec<u8> = row.try_get("doc")?;
+            out.insert(row.try_get("id")?, crate::store::decode("cis", &doc)?);
+        }
+    }
+    Ok(out)
+}
+
 // ---------------------------------------------------------------------------
 // ListRelationships
 
