@@ -21,6 +21,7 @@ pub mod identify;
 pub mod impact;
 pub mod jobs;
 pub mod model;
+pub mod reconcile;
 pub mod relate;
 pub mod seed;
 pub mod store;
