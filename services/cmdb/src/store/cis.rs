@@ -6,7 +6,9 @@
 //! [`crate::model::value_text`] (references as "cis/<uuid>").
 
 use itsm_proto::itsm::cmdb::v1 as pb;
-use itsm_store::{SqlBuilder, StoreError};
+use itsm_store::page::{self, SortColumn};
+use itsm_store::query::FieldKind;
+use itsm_store::{SqlBuilder, SqlValue, StoreError};
 use prost::Message as _;
 use sqlx::{AnyConnection, Row};
 
@@ -303,4 +305,90 @@ pub async fn select_version_at(
     .await?;
     doc.map(|d| crate::store::decode("ci_versions", &d))
         .transpose()
+}
+
+/// What `ListCis` may sort on: name, column, and kind of the key value.
+pub static SORT: itsm_store::query::Schema = itsm_store::query::Schema {
+    resource: "ci",
+    fields: &[
+        sort_field("display_name", "c.display_name", FieldKind::Text),
+        sort_field("ci_class", "c.ci_class", FieldKind::Text),
+        sort_field("support_group", "c.support_group", FieldKind::Text),
+        sort_field("status", "c.status", FieldKind::Int),
+        sort_field("create_time", "c.created_at", FieldKind::Int),
+        sort_field("update_time", "c.updated_at", FieldKind::Int),
+        sort_field("last_seen_time", "c.last_seen_at", FieldKind::Int),
+    ],
+};
+
+const fn sort_field(
+    name: &'static str,
+    column: &'static str,
+    kind: FieldKind,
+) -> itsm_store::query::Field {
+    itsm_store::query::Field {
+        name,
+        column,
+        kind,
+        sortable: true,
+    }
+}
+
+/// One page of CIs: those matching `filter` (a predicate over `cis c`, or
+/// none), sorted by `order` then id, after the key `after`; at most
+/// `limit + 1` rows, each with its sort key (for the next page token).
+pub async fn select_page(
+    conn: &mut AnyConnection,
+    filter: Option<&SqlBuilder>,
+    order: &[itsm_store::query::OrderTerm],
+    after: Option<&[SqlValue]>,
+    limit: usize,
+) -> Result<Vec<(StoredCi, Vec<SqlValue>)>, StoreError> {
+    let tie_descending = order.first().is_some_and(|t| t.descending);
+    let mut key: Vec<SortColumn<'_>> = order
+        .iter()
+        .map(|t| SortColumn {
+            column: t.field.column,
+            descending: t.descending,
+        })
+        .collect();
+    key.push(SortColumn {
+        column: "c.id",
+        descending: tie_descending,
+    });
+    let mut sql = SqlBuilder::new(format!("SELECT {COLUMNS}"));
+    for (i, term) in order.iter().enumerate() {
+        // Integers read back as BIGINT on every backend (status is INTEGER).
+        match term.field.kind {
+            FieldKind::Text => sql.push(&format!(", {} AS k{i}", term.field.column)),
+            _ => sql.push(&format!(", CAST({} AS BIGINT) AS k{i}", term.field.column)),
+        };
+    }
+    sql.push(" FROM cis c WHERE 1 = 1");
+    if let Some(filter) = filter {
+        sql.push(" AND ").append(filter);
+    }
+    if let Some(after) = after {
+        sql.push(" AND ");
+        page::push_after(&mut sql, &key, after);
+    }
+    page::push_order_by(&mut sql, &key);
+    sql.push(" LIMIT ")
+        .push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
+    let rows = itsm_store::db::query(&sql).fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| {
+            let stored = from_row(row)?;
+            let mut values = Vec::with_capacity(order.len() + 1);
+            for (i, term) in order.iter().enumerate() {
+                let column = format!("k{i}");
+                values.push(match term.field.kind {
+                    FieldKind::Text => SqlValue::Text(row.try_get(column.as_str())?),
+                    _ => SqlValue::Int(row.try_get(column.as_str())?),
+                });
+            }
+            values.push(SqlValue::Int(stored.id));
+            Ok((stored, values))
+        })
+        .collect()
 }
