@@ -120,7 +120,7 @@ impl Outcome {
         let group = reached.members_up.is_some();
         pb::ImpactedCi {
             ci: format!("cis/{}", reached.ci.uid),
-            ci_class: reached.ci.ci_class.clone(),
+            ci_class: format!("classes/{}", reached.ci.ci_class),
             display_name: reached.ci.display_name.clone(),
             criticality: i32::try_from(reached.ci.criticality).unwrap_or_default(),
             support_group: reached.ci.support_group.clone(),

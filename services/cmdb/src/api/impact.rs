@@ -118,10 +118,7 @@ impl CmdbApi {
         let impacted_services = reached
             .iter()
             .filter(|r| r.level != pb::ImpactLevel::Degraded)
-            .filter(|r| {
-                model::class_id(&r.ci.ci_class)
-                    .is_some_and(|c| model.is_a(c, model::BUSINESS_SERVICE))
-            })
+            .filter(|r| model.is_a(&r.ci.ci_class, model::BUSINESS_SERVICE))
             .map(|r| format!("cis/{}", r.ci.uid))
             .collect();
         let limit = usize::try_from(request.max_results).unwrap_or_default();
