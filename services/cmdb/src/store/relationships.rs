@@ -19,6 +19,19 @@ use sqlx::{AnyConnection, Row};
 /// The longest `IN (...)` list one statement binds.
 pub const MAX_IN_LIST: usize = 1_000;
 
+/// `ids`, the last one repeated up to a bucket size (8, 16, ... 512,
+/// [`MAX_IN_LIST`]): a walk's `IN (...)` statements then come in a few
+/// shapes each connection keeps prepared, instead of one new statement per
+/// list length. Repeating an id changes no result.
+fn padded(ids: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    let len = ids.len();
+    let bucket = len.next_power_of_two().clamp(8, MAX_IN_LIST.max(len));
+    let last = ids.last().copied();
+    ids.iter()
+        .copied()
+        .chain(std::iter::repeat_n(last, bucket.saturating_sub(len)).flatten())
+}
+
 /// A relationship as stored: its internal id and ends, and the message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRelationship {
@@ -176,7 +189,7 @@ pub async fn edges(
         } else {
             " WHERE target_id IN "
         });
-        sql.push_bind_list(chunk.iter().copied());
+        sql.push_bind_list(padded(chunk));
         if !types.is_empty() {
             sql.push(" AND type IN ")
                 .push_bind_list(types.iter().map(String::as_str));
@@ -238,7 +251,7 @@ pub async fn ci_uids(
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(MAX_IN_LIST) {
         let mut sql = SqlBuilder::new("SELECT id, uid FROM cis WHERE id IN ");
-        sql.push_bind_list(chunk.iter().copied());
+        sql.push_bind_list(padded(chunk));
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
         for row in &rows {
             out.insert(row.try_get("id")?, row.try_get("uid")?);
@@ -335,7 +348,7 @@ pub async fn hops(
             .push(" WHERE r.")
             .push(from)
             .push(" IN ")
-            .push_bind_list(chunk.iter().copied())
+            .push_bind_list(padded(chunk))
             .push(" AND r.type IN ")
             .push_bind_list(types.iter().copied());
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
@@ -377,7 +390,7 @@ pub async fn any_hop_beyond(
             .push(" AS other FROM relationships WHERE ")
             .push(from)
             .push(" IN ")
-            .push_bind_list(chunk.iter().copied())
+            .push_bind_list(padded(chunk))
             .push(" AND type IN ")
             .push_bind_list(types.iter().copied());
         let mut rows = itsm_store::db::query(&sql).fetch(&mut *conn);
@@ -406,7 +419,7 @@ pub async fn members(
             "SELECT r.source_id, r.target_id, c.status FROM relationships r \
              JOIN cis c ON c.id = r.target_id WHERE r.source_id IN ",
         );
-        sql.push_bind_list(chunk.iter().copied())
+        sql.push_bind_list(padded(chunk))
             .push(" AND r.type IN ")
             .push_bind_list(types.iter().copied());
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
@@ -429,7 +442,7 @@ pub async fn ci_docs(
     let mut out = std::collections::HashMap::new();
     for chunk in ids.chunks(MAX_IN_LIST) {
         let mut sql = SqlBuilder::new("SELECT id, doc FROM cis WHERE id IN ");
-        sql.push_bind_list(chunk.iter().copied());
+        sql.push_bind_list(padded(chunk));
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
         for row in &rows {
             let doc: Vec<u8> = row.try_get("doc")?;
