@@ -219,7 +219,7 @@ async fn the_report_counts_every_kind_of_finding(db: TestDb) {
         } else {
             &first.name
         };
-        assert_eq!(issue.duplicate_cis, [other.clone()]);
+        assert_eq!(issue.duplicate_cis, std::slice::from_ref(other));
         assert_eq!(issue.matched_rule, ["serial_number"]);
         assert_eq!(issue.ci_class, "classes/linux_server");
     }
