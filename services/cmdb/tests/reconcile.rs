@@ -16,7 +16,12 @@ use itsm_proto::itsm::cmdb::v1 as pb;
 use support::{CMDB_ADMIN, Harness, as_};
 
 /// Creates an enabled source `id` with these options.
-pub async fn source(svc: &mut Harness, id: &str, stale_secs: i64, principals: &[&str]) -> pb::DiscoverySource {
+pub async fn source(
+    svc: &mut Harness,
+    id: &str,
+    stale_secs: i64,
+    principals: &[&str],
+) -> pb::DiscoverySource {
     let request = pb::CreateDiscoverySourceRequest {
         discovery_source: Some(pb::DiscoverySource {
             display_name: id.to_uppercase(),

@@ -32,7 +32,10 @@ async fn a_second_source_finds_the_ci_instead_of_duplicating_it(db: TestDb) {
     let first = report(
         &mut svc,
         "sccm",
-        vec![server("sccm-1", &[("serial_number", "SN1"), ("host_name", "web-01")])],
+        vec![server(
+            "sccm-1",
+            &[("serial_number", "SN1"), ("host_name", "web-01")],
+        )],
     )
     .await;
     assert_eq!(first.created_count, 1);
@@ -46,7 +49,11 @@ async fn a_second_source_finds_the_ci_instead_of_duplicating_it(db: TestDb) {
         "cloud",
         vec![server(
             "i-0abc",
-            &[("serial_number", " sn1 "), ("ip_address", "10.0.0.7")],
+            &[
+                ("serial_number", "SN1"),
+                ("host_name", "web-01"),
+                ("ip_address", "10.0.0.7"),
+            ],
         )],
     )
     .await;
@@ -65,7 +72,13 @@ async fn a_second_source_finds_the_ci_instead_of_duplicating_it(db: TestDb) {
         .map(|s| format!("{}/{}", s.discovery_source, s.correlation_id))
         .collect();
     seen.sort();
-    assert_eq!(seen, ["discoverySources/cloud/i-0abc", "discoverySources/sccm/sccm-1"]);
+    assert_eq!(
+        seen,
+        [
+            "discoverySources/cloud/i-0abc",
+            "discoverySources/sccm/sccm-1"
+        ]
+    );
     assert_eq!(
         ci.provenance["attributes.ip_address"].discovery_source,
         "discoverySources/cloud"
@@ -75,7 +88,10 @@ async fn a_second_source_finds_the_ci_instead_of_duplicating_it(db: TestDb) {
     let third = report(
         &mut svc,
         "sccm",
-        vec![server("sccm-1", &[("serial_number", "SN1"), ("host_name", "web-01")])],
+        vec![server(
+            "sccm-1",
+            &[("serial_number", "SN1"), ("host_name", "web-01")],
+        )],
     )
     .await;
     let result = &third.results[0];
@@ -112,7 +128,14 @@ async fn precedence_overrules_a_lower_source_until_the_higher_goes_stale(db: Tes
     let created = report(
         &mut svc,
         "sccm",
-        vec![server("s-1", &[("serial_number", "SN9"), ("os_version", "22.04")])],
+        vec![server(
+            "s-1",
+            &[
+                ("serial_number", "SN9"),
+                ("host_name", "h9"),
+                ("os_version", "22.04"),
+            ],
+        )],
     )
     .await;
     let name = created.results[0].ci.clone();
@@ -121,6 +144,7 @@ async fn precedence_overrules_a_lower_source_until_the_higher_goes_stale(db: Tes
         "t-1",
         &[
             ("serial_number", "SN9"),
+            ("host_name", "h9"),
             ("os_version", "20.04"),
             ("dns_domain", "example.com"),
         ],
@@ -155,7 +179,14 @@ async fn precedence_overrules_a_lower_source_until_the_higher_goes_stale(db: Tes
     let back = report(
         &mut svc,
         "sccm",
-        vec![server("s-1", &[("serial_number", "SN9"), ("os_version", "22.04")])],
+        vec![server(
+            "s-1",
+            &[
+                ("serial_number", "SN9"),
+                ("host_name", "h9"),
+                ("os_version", "22.04"),
+            ],
+        )],
     )
     .await;
     assert_eq!(back.results[0].applied_fields, ["attributes.os_version"]);
@@ -301,10 +332,7 @@ async fn ambiguous_reports_are_parked_and_resolved(db: TestDb) {
     assert_eq!(resolved.resolved_ci, web);
     let again = svc
         .client
-        .resolve_parked_match(as_(
-            CMDB_ADMIN,
-            resolve(pb::ParkedMatchAction::Discard, ""),
-        ))
+        .resolve_parked_match(as_(CMDB_ADMIN, resolve(pb::ParkedMatchAction::Discard, "")))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::Aborted, "the etag moved on");
@@ -343,7 +371,9 @@ async fn ambiguous_reports_are_parked_and_resolved(db: TestDb) {
 
 fn link(source: &str, target: &str) -> pb::ReportedRelationship {
     let end = |id: &str| pb::ReportedEndpoint {
-        endpoint: Some(pb::reported_endpoint::Endpoint::CorrelationId(id.to_owned())),
+        endpoint: Some(pb::reported_endpoint::Endpoint::CorrelationId(
+            id.to_owned(),
+        )),
     };
     pb::ReportedRelationship {
         r#type: "relationshipTypes/runs_on".into(),
@@ -361,14 +391,26 @@ async fn relationships_join_items_by_correlation_id(db: TestDb) {
         cleared_fields: Vec::new(),
     };
     let mut bad = server("bad-1", &[("serial_number", "SN-X")]);
-    bad.ci.as_mut().unwrap().attributes.insert("cpu_count".into(), support::text("x"));
+    bad.ci
+        .as_mut()
+        .unwrap()
+        .attributes
+        .insert("cpu_count".into(), support::text("x"));
     let items = vec![app, server("srv-1", &[("serial_number", "SN-R")]), bad];
     let relationships = vec![
         link("app-1", "srv-1"),
         link("app-1", "bad-1"),
         link("app-1", "nobody"),
     ];
-    let first = report_with(&mut svc, "sccm", items.clone(), relationships.clone(), "", false).await;
+    let first = report_with(
+        &mut svc,
+        "sccm",
+        items.clone(),
+        relationships.clone(),
+        "",
+        false,
+    )
+    .await;
     let outcomes: Vec<_> = first
         .relationship_results
         .iter()
@@ -381,10 +423,7 @@ async fn relationships_join_items_by_correlation_id(db: TestDb) {
     assert_eq!(svc.count("relationships").await, 1);
 
     let second = report_with(&mut svc, "sccm", items, relationships, "", false).await;
-    assert_eq!(
-        second.relationship_results[0].outcome,
-        R::Unchanged as i32
-    );
+    assert_eq!(second.relationship_results[0].outcome, R::Unchanged as i32);
     assert_eq!(second.relationship_results[0].relationship, relationship);
     assert_eq!(svc.count("relationships").await, 1);
 }
@@ -401,9 +440,25 @@ async fn a_retry_returns_the_first_response_and_validate_only_writes_nothing(db:
     assert_eq!(svc.count("cis").await, 0);
     assert_eq!(svc.count("ci_history").await, 0);
 
-    let first = report_with(&mut svc, "sccm", items.clone(), Vec::new(), "batch-42", false).await;
+    let first = report_with(
+        &mut svc,
+        "sccm",
+        items.clone(),
+        Vec::new(),
+        "batch-42",
+        false,
+    )
+    .await;
     assert_eq!(outcome(&first.results[0]), Created);
-    let retry = report_with(&mut svc, "sccm", items.clone(), Vec::new(), "batch-42", false).await;
+    let retry = report_with(
+        &mut svc,
+        "sccm",
+        items.clone(),
+        Vec::new(),
+        "batch-42",
+        false,
+    )
+    .await;
     assert_eq!(retry, first, "the retry gets the first response");
     assert_eq!(svc.count("cis").await, 1);
     let fresh = report_with(&mut svc, "sccm", items, Vec::new(), "batch-43", false).await;
@@ -459,15 +514,10 @@ async fn disabled_sources_and_other_principals_are_refused(db: TestDb) {
         .report_cis(as_(SCANNER, request("mine")))
         .await
         .unwrap_err();
-    assert_eq!(
-        support::precondition(&disabled).1,
-        "discoverySources/mine"
-    );
+    assert_eq!(support::precondition(&disabled).1, "discoverySources/mine");
     let too_many = pb::ReportCisRequest {
         discovery_source: "discoverySources/mine".into(),
-        items: (0..1_001)
-            .map(|k| server(&format!("x-{k}"), &[]))
-            .collect(),
+        items: (0..1_001).map(|k| server(&format!("x-{k}"), &[])).collect(),
         ..pb::ReportCisRequest::default()
     };
     let status = svc
@@ -500,7 +550,12 @@ async fn concurrent_reports_of_one_ci_make_one_ci(db: TestDb) {
     // Two batches at once, from two sources, 20 identities each.
     let batch = |prefix: &str| -> Vec<pb::ReportedCi> {
         (0..20)
-            .map(|k| server(&format!("{prefix}-{k}"), &[("serial_number", &format!("SN-C{k}"))]))
+            .map(|k| {
+                server(
+                    &format!("{prefix}-{k}"),
+                    &[("serial_number", &format!("SN-C{k}"))],
+                )
+            })
             .collect()
     };
     let mut a = svc.client().await;

@@ -7,7 +7,10 @@ use tonic::Code;
 use super::source;
 use super::support::{self, CMDB_ADMIN, as_, bad_fields};
 
-backend_tests!(sources_are_created_read_listed_updated_and_deleted, precedence_rules_are_checked_and_unique);
+backend_tests!(
+    sources_are_created_read_listed_updated_and_deleted,
+    precedence_rules_are_checked_and_unique
+);
 
 async fn sources_are_created_read_listed_updated_and_deleted(db: TestDb) {
     let mut svc = support::start(&db).await;
@@ -128,7 +131,10 @@ async fn sources_are_created_read_listed_updated_and_deleted(db: TestDb) {
         .into_inner();
     assert!(!updated.enabled);
     assert_eq!(updated.etag, "v2");
-    assert_eq!(updated.display_name, "SCCM", "fields outside the mask are kept");
+    assert_eq!(
+        updated.display_name, "SCCM",
+        "fields outside the mask are kept"
+    );
     let stale = svc
         .client
         .update_discovery_source(as_(CMDB_ADMIN, update("v1")))
@@ -211,7 +217,11 @@ async fn precedence_rules_are_checked_and_unique(db: TestDb) {
         .client
         .create_precedence_rule(as_(
             CMDB_ADMIN,
-            rule("server", "attributes.no_such_key", &["sccm", "nobody", "sccm"]),
+            rule(
+                "server",
+                "attributes.no_such_key",
+                &["sccm", "nobody", "sccm"],
+            ),
         ))
         .await
         .unwrap_err();
@@ -230,7 +240,10 @@ async fn precedence_rules_are_checked_and_unique(db: TestDb) {
         .unwrap_err();
     assert_eq!(
         bad_fields(&bad),
-        ["precedence_rule.ci_class", "precedence_rule.discovery_sources"]
+        [
+            "precedence_rule.ci_class",
+            "precedence_rule.discovery_sources"
+        ]
     );
     assert_eq!(svc.count("precedence_rules").await, 1);
 
