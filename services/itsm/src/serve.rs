@@ -86,6 +86,10 @@ pub fn spawn_jobs(practice: Practice, db: &Db, cancel: &CancellationToken) -> Ve
             cancel.clone(),
             AUTO_CLOSE_EVERY,
         ))],
+        Practice::Cmdb => vec![tokio::spawn(itsm_cmdb::jobs::run_health(
+            db.clone(),
+            cancel.clone(),
+        ))],
         _ => Vec::new(),
     }
 }
