@@ -241,6 +241,46 @@ fn check_ci(
     }
 }
 
+/// The bytes a CreateCi request's idempotency hash is taken over: the
+/// request without its request_id, maps in key order (protobuf encodes maps
+/// in whatever order the map iterates, which differs between decodes).
+fn canonical_request(request: &pb::CreateCiRequest) -> Vec<u8> {
+    let mut content = pb::CreateCiRequest {
+        request_id: String::new(),
+        ..request.clone()
+    };
+    let mut out = Vec::new();
+    if let Some(ci) = content.ci.as_mut() {
+        let mut attributes: Vec<_> = std::mem::take(&mut ci.attributes).into_iter().collect();
+        attributes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut labels: Vec<_> = std::mem::take(&mut ci.labels).into_iter().collect();
+        labels.sort();
+        let mut provenance: Vec<_> = std::mem::take(&mut ci.provenance).into_iter().collect();
+        provenance.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in attributes {
+            out.extend_from_slice(key.as_bytes());
+            out.push(0);
+            out.extend_from_slice(&value.encode_length_delimited_to_vec());
+        }
+        out.push(1);
+        for (key, value) in labels {
+            out.extend_from_slice(key.as_bytes());
+            out.push(0);
+            out.extend_from_slice(value.as_bytes());
+            out.push(0);
+        }
+        out.push(1);
+        for (key, value) in provenance {
+            out.extend_from_slice(key.as_bytes());
+            out.push(0);
+            out.extend_from_slice(&value.encode_length_delimited_to_vec());
+        }
+        out.push(1);
+    }
+    out.extend_from_slice(&content.encode_to_vec());
+    out
+}
+
 /// ALREADY_EXISTS for a CI the identification rules found.
 fn already_exists(found: Identification) -> Option<ApiError> {
     let message = match found {
@@ -375,12 +415,7 @@ impl CmdbApi {
         let now = itsm_store::now_micros();
         let mut tx = self.db.begin().await?;
         if !request.validate_only && !request.request_id.is_empty() && violations.is_empty() {
-            // The content hash leaves the request id out: it is what identifies a retry.
-            let content = pb::CreateCiRequest {
-                request_id: String::new(),
-                ..request.clone()
-            };
-            let hash = idempotency::hash_request(&content.encode_to_vec());
+            let hash = idempotency::hash_request(&canonical_request(&request));
             let claim = idempotency::claim(&mut tx, CREATE_METHOD, &request.request_id, &hash);
             if let Claim::Replay { resource } = claim.await? {
                 let stored = write::load(&mut tx, &resource, "").await?;

@@ -199,20 +199,29 @@ pub async fn put_attribute(
             .await?;
         return Ok(());
     };
+    // No NULL bound: a statement prepared with a number for num_value
+    // refuses a typeless NULL later (PostgreSQL through sqlx Any).
     let number = value.and_then(model::value_number);
-    sqlx::query(
+    let sql = if number.is_some() {
         "INSERT INTO ci_attributes (ci_id, key, text_value, norm_value, num_value) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ci_id, key) DO UPDATE SET \
          text_value = excluded.text_value, norm_value = excluded.norm_value, \
-         num_value = excluded.num_value",
-    )
-    .bind(ci_id)
-    .bind(key)
-    .bind(&text)
-    .bind(model::normalize(&text))
-    .bind(number)
-    .execute(conn)
-    .await?;
+         num_value = excluded.num_value"
+    } else {
+        "INSERT INTO ci_attributes (ci_id, key, text_value, norm_value, num_value) \
+         VALUES ($1, $2, $3, $4, NULL) ON CONFLICT (ci_id, key) DO UPDATE SET \
+         text_value = excluded.text_value, norm_value = excluded.norm_value, \
+         num_value = NULL"
+    };
+    let mut query = sqlx::query(sql)
+        .bind(ci_id)
+        .bind(key)
+        .bind(&text)
+        .bind(model::normalize(&text));
+    if let Some(number) = number {
+        query = query.bind(number);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
