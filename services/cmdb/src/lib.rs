@@ -59,6 +59,25 @@ pub fn service(db: Db, cache: Arc<dyn Cache>) -> CmdbServiceServer<CmdbApi> {
     CmdbServiceServer::new(CmdbApi::new(db, cache, CACHE_PREFIX))
 }
 
+/// The cache keys a CMDB event makes stale: the CI's cached read for a CI
+/// event, and the impact results for anything that can change a walk (CIs,
+/// relationships, relationship types). The writer deletes them after its
+/// commit; a consumer of the `cmdb` stream deletes them again from the event,
+/// which covers a writer that died between commit and delete.
+pub fn stale_keys(event: &itsm_proto::itsm::events::v1::Event) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(uid) = event.subject.strip_prefix("cis/") {
+        keys.extend(write::stale_keys(CACHE_PREFIX, uid));
+    }
+    if event.subject.starts_with("cis/")
+        || event.subject.starts_with("relationships/")
+        || event.subject.starts_with("relationshipTypes/")
+    {
+        keys.extend(impact::impact_stale_keys(CACHE_PREFIX));
+    }
+    keys
+}
+
 /// The uid of a CI name: "cis/<uuid>" -> "<uuid>" (a UUID in its hyphenated form).
 pub fn ci_uid(name: &str) -> Option<&str> {
     name.strip_prefix("cis/")

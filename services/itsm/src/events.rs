@@ -55,3 +55,18 @@ pub fn spawn_relay(
     let relay = OutboxRelay::new(db.clone(), bus, config);
     tokio::spawn(relay.run(cancel.clone()))
 }
+
+/// Keeps the CMDB's shared cache right across replicas: a consumer of the
+/// `cmdb` stream deleting what each event makes stale (the writer already
+/// did after its commit; this covers a writer that died in between).
+pub fn spawn_cmdb_invalidation(
+    db: &Db,
+    bus: Arc<dyn EventBus>,
+    cache: Arc<dyn itsm_events::Cache>,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let handler = itsm_events::InvalidateOnEvents::new(cache, itsm_cmdb::stale_keys);
+    let config = itsm_events::ConsumerConfig::new("cmdb.cache", &["cmdb"]);
+    let consumer = itsm_events::Consumer::new(db.clone(), bus, Arc::new(handler), config);
+    tokio::spawn(consumer.run(cancel.clone()))
+}

@@ -58,6 +58,14 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let jobs = CancellationToken::new();
     let mut workers = spawn_jobs(practice, &db, &jobs);
     if let Some(bus) = bus {
+        if practice == Practice::Cmdb {
+            workers.push(crate::events::spawn_cmdb_invalidation(
+                &db,
+                Arc::clone(&bus),
+                Arc::clone(&wiring.cache),
+                &jobs,
+            ));
+        }
         workers.push(crate::events::spawn_relay(practice, &db, bus, &jobs));
     }
     let drain = server
