@@ -458,11 +458,33 @@ async fn process_item(
         return Ok(rejected(result, &e));
     }
     let correlation = Some((batch.source_id, item.correlation_id.as_str()));
-    let mut identification = identify::identify(&mut *tx, batch.model, ci, correlation).await?;
-    if !matches!(identification, Identification::Found { .. }) {
-        lock_identity(&mut *tx, batch.backend, batch.model, ci, correlation).await?;
-        identification = identify::identify(&mut *tx, batch.model, ci, correlation).await?;
+    let lock = batch.backend.lock_suffix();
+    // The fast path: the source's own key names a CI of a related class
+    // that is not retired (anything else is identify's to judge).
+    let mut known = None;
+    if let Some(stored) =
+        sources::select_by_correlation(&mut *tx, batch.source_id, &item.correlation_id, lock)
+            .await?
+    {
+        let class = model::class_id(&ci.ci_class).unwrap_or_default();
+        let found = model::class_id(&stored.ci.ci_class).unwrap_or_default();
+        let related = batch.model.is_a(found, class) || batch.model.is_a(class, found);
+        if related && stored.ci.status != pb::CiStatus::Retired as i32 {
+            known = Some(stored);
+        }
     }
+    let identification = match &known {
+        Some(stored) => Identification::Found {
+            ci_id: stored.id,
+            name: stored.ci.name.clone(),
+            rule: Vec::new(),
+        },
+        None => {
+            lock_identity(&mut *tx, batch.backend, batch.model, ci, correlation).await?;
+            identify::identify(&mut *tx, batch.model, ci, correlation).await?
+        }
+    };
+    let mut known_ci = known;
     let origin = |action| Origin {
         call: batch.call,
         source: batch.source_id,
@@ -490,10 +512,12 @@ async fn process_item(
             })
         }
         Identification::Found { name, rule, .. } => {
-            let lock = batch.backend.lock_suffix();
-            let stored = write::load(&mut *tx, &name, lock)
-                .await?
-                .ok_or_else(|| ApiError::not_found(&name))?;
+            let stored = match known_ci.take() {
+                Some(stored) => stored,
+                None => write::load(&mut *tx, &name, lock)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(&name))?,
+            };
             let applied = apply_to(
                 &mut *tx,
                 batch.model,

@@ -349,3 +349,24 @@ pub async fn select_rule_page(
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok((rules, page.next_page_token))
 }
+
+/// The CI that `source` sighted under `correlation_id`, read with `lock`:
+/// the reconciliation fast path (one statement instead of identify + load).
+pub async fn select_by_correlation(
+    conn: &mut AnyConnection,
+    source: &str,
+    correlation_id: &str,
+    lock: &str,
+) -> Result<Option<crate::write::StoredCi>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM ci_sightings s JOIN cis c ON c.id = s.ci_id \
+         WHERE s.source = $1 AND s.correlation_id = $2{lock}",
+        super::cis::COLUMNS
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(source)
+        .bind(correlation_id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(super::cis::from_row).transpose()
+}
