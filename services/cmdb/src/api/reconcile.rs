@@ -50,8 +50,10 @@ const REPORT_METHOD: &str = "ReportCis";
 const MAX_ITEMS: usize = 1_000;
 /// Most relationships in one report.
 const MAX_RELATIONSHIPS: usize = 5_000;
-/// Items reconciled at a time (each in its own transaction).
+/// Chunks of items reconciled at a time (each chunk in its own transaction).
 const CONCURRENCY: usize = 8;
+/// Items per transaction.
+const CHUNK: usize = 16;
 /// Longest correlation id.
 const CORRELATION_MAX: usize = 255;
 /// Longest display name.
@@ -833,6 +835,37 @@ impl CmdbApi {
         Ok(response)
     }
 
+    /// A few items in one transaction (fewer commits); when one of them
+    /// fails, none is kept and each is run again on its own.
+    async fn run_chunk(
+        &self,
+        batch: &Batch<'_>,
+        items: &[(usize, &pb::ReportedCi)],
+    ) -> Vec<Result<Done, ApiError>> {
+        if items.len() > 1 {
+            let together = async {
+                let mut tx = self.db.begin().await?;
+                let mut out = Vec::with_capacity(items.len());
+                for (index, item) in items {
+                    out.push(process_item(&mut tx, batch, *index, item).await?);
+                }
+                tx.commit().await.map_err(StoreError::from)?;
+                Ok::<_, ApiError>(out)
+            };
+            match together.await {
+                Ok(out) => return out.into_iter().map(Ok).collect(),
+                Err(e) => {
+                    tracing::debug!(error = %e.message(), "report chunk retried item by item")
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (index, item) in items {
+            out.push(self.run_item(batch, *index, item).await);
+        }
+        out
+    }
+
     /// One item in its own transaction, tried again after a conflict with a
     /// concurrent writer.
     async fn run_item(
@@ -866,16 +899,18 @@ impl CmdbApi {
         batch: &Batch<'_>,
         request: &pb::ReportCisRequest,
     ) -> Result<pb::ReportCisResponse, ApiError> {
-        let work: Vec<_> = request
-            .items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| self.run_item(batch, index, item))
+        let numbered: Vec<(usize, &pb::ReportedCi)> = request.items.iter().enumerate().collect();
+        let work: Vec<_> = numbered
+            .chunks(CHUNK)
+            .map(|chunk| self.run_chunk(batch, chunk))
             .collect();
         let done: Vec<Result<Done, ApiError>> = futures_util::stream::iter(work)
             .buffered(CONCURRENCY)
-            .collect()
-            .await;
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         let mut touched = Vec::new();
         let mut any_change = false;
         let mut results = Vec::with_capacity(done.len());
