@@ -260,7 +260,6 @@ async fn ambiguous_reports_are_parked_and_resolved(db: TestDb) {
                     paths: vec!["attributes.host_name".into()],
                 }),
                 etag,
-                ..pb::UpdateCiRequest::default()
             },
         ))
         .await
