@@ -19,6 +19,7 @@ backend_tests!(
     a_retry_returns_the_first_response_and_validate_only_writes_nothing,
     disabled_sources_and_other_principals_are_refused,
     concurrent_reports_of_one_ci_make_one_ci,
+    a_retired_ci_and_conflicting_rules_are_parked_not_guessed,
 );
 
 async fn get(svc: &mut Harness, name: &str) -> pb::Ci {
@@ -575,4 +576,93 @@ async fn concurrent_reports_of_one_ci_make_one_ci(db: TestDb) {
         assert_eq!(x.ci, y.ci);
     }
     assert_eq!(svc.count("cis").await, 21);
+}
+
+async fn a_retired_ci_and_conflicting_rules_are_parked_not_guessed(db: TestDb) {
+    let mut svc = support::start(&db).await;
+    source(&mut svc, "sccm", 0, &[]).await;
+    let created = report(
+        &mut svc,
+        "sccm",
+        vec![
+            server("old-1", &[("serial_number", "SN-OLD")]),
+            server("h-1", &[("host_name", "app"), ("dns_domain", "corp")]),
+        ],
+    )
+    .await;
+    assert_eq!(created.created_count, 2);
+    let old = created.results[0].ci.clone();
+    let etag = get(&mut svc, &old).await.etag;
+    svc.client
+        .retire_ci(as_(
+            CMDB_ADMIN,
+            pb::RetireCiRequest {
+                name: old.clone(),
+                reason: "decommissioned".into(),
+                etag,
+            },
+        ))
+        .await
+        .unwrap();
+    let again = report(
+        &mut svc,
+        "sccm",
+        vec![server("old-1", &[("serial_number", "SN-OLD")])],
+    )
+    .await;
+    assert_eq!(outcome(&again.results[0]), Parked, "{again:?}");
+    let parked = svc
+        .client
+        .get_parked_match(as_(
+            CMDB_ADMIN,
+            pb::GetParkedMatchRequest {
+                name: again.results[0].parked_match.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(parked.reason, pb::ParkReason::RetiredMatch as i32);
+    assert_eq!(parked.candidates[0].ci, old);
+
+    // A serial number pointing at one CI and a host name at another.
+    let mut renamed = server("new-1", &[("serial_number", "SN-NEW"), ("host_name", "x")]);
+    renamed.ci.as_mut().unwrap().display_name = "x".into();
+    let made = report(&mut svc, "sccm", vec![renamed]).await;
+    assert_eq!(outcome(&made.results[0]), Created);
+    let conflicting = report(
+        &mut svc,
+        "sccm",
+        vec![server(
+            "other-1",
+            &[
+                ("serial_number", "SN-NEW"),
+                ("host_name", "app"),
+                ("dns_domain", "corp"),
+            ],
+        )],
+    )
+    .await;
+    assert_eq!(outcome(&conflicting.results[0]), Parked, "{conflicting:?}");
+    let parked = svc
+        .client
+        .get_parked_match(as_(
+            CMDB_ADMIN,
+            pb::GetParkedMatchRequest {
+                name: conflicting.results[0].parked_match.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(parked.reason, pb::ParkReason::ConflictingRules as i32);
+    let rules: Vec<&Vec<String>> = parked.candidates.iter().map(|c| &c.matched_rule).collect();
+    assert_eq!(
+        rules,
+        [
+            &vec!["serial_number".to_owned()],
+            &vec!["host_name".to_owned(), "dns_domain".to_owned()]
+        ]
+    );
+    assert_eq!(svc.count("cis").await, 3);
 }
