@@ -5,12 +5,14 @@
 //! cargo run --release -p itsm-bench -- store     # inserts vs pgbench, keyset pages over 1M rows
 //! cargo run --release -p itsm-bench -- relay     # outbox -> Redis Streams throughput
 //! cargo run --release -p itsm-bench -- incidents # the incident practice through gRPC
+//! cargo run --release -p itsm-bench -- cmdb      # the CMDB over 1M CIs / 5M relationships
 //! cargo run --release -p itsm-bench -- all
 //! ```
 //! PostgreSQL from `ITSM_BENCH_DATABASE_URL` (default the test server), Redis
 //! from `ITSM_BENCH_REDIS_URL`. Each run uses a database and key prefix of its
 //! own and removes them afterwards.
 
+mod cmdb;
 mod incidents;
 mod pg;
 mod relay;
@@ -33,6 +35,8 @@ enum What {
     Relay(relay::Args),
     /// The incident practice through its gRPC server: create, get, list, alert intake
     Incidents(incidents::Args),
+    /// The CMDB over 1M CIs and 5M relationships: impact, reconciliation, get
+    Cmdb(cmdb::Args),
     /// Everything, with default sizes
     All,
 }
@@ -44,10 +48,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         What::Store(args) => store::run(args).await?,
         What::Relay(args) => relay::run(args).await?,
         What::Incidents(args) => incidents::run(args).await?,
+        What::Cmdb(args) => cmdb::run(args).await?,
         What::All => {
             store::run(store::Args::default()).await?;
             relay::run(relay::Args::default()).await?;
             incidents::run(incidents::Args::default()).await?;
+            cmdb::run(cmdb::Args::default()).await?;
         }
     }
     Ok(())
