@@ -15,7 +15,7 @@
 //! past, when more members fall later in the walk. Upstream, what a CI needs
 //! only as a member of a group with spare members is REDUNDANT.
 //!
-//! The walk reads the CI columns it needs (class, name, status, criticality,
+//! Retired CIs are not walked into. The walk reads the CI columns it needs (class, name, status, criticality,
 //! support group, min_members_up) with each hop, never the CI documents.
 
 use std::collections::{HashMap, HashSet};
@@ -158,6 +158,7 @@ fn crossing(direction: pb::ImpactDirection, propagation: pb::ImpactPropagation) 
 }
 
 const OPERATIONAL: i64 = pb::CiStatus::Operational as i64;
+const RETIRED: i64 = pb::CiStatus::Retired as i64;
 
 /// Walks from `starts` (the CIs' walk columns). The caller checked the
 /// request (direction set, types exist).
@@ -258,6 +259,9 @@ pub async fn walk(
             let Some(from) = nodes.get(&hop.from) else {
                 continue;
             };
+            if hop.to.status == RETIRED {
+                continue; // out of service for good: neither impacted nor needed
+            }
             let (from_depth, from_level) = (from.depth, from.level);
             let membership = is_membership(&hop.type_id);
             // Downstream: a group reached from one of its members.
