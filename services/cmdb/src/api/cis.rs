@@ -715,6 +715,8 @@ impl CmdbApi {
         tx.commit().await.map_err(StoreError::from)?;
         if !changes.is_empty() {
             self.forget_cis(&[before_uid(&before)]).await;
+            // Impact results show status, class, names, groups and criticality.
+            self.impact_changed().await;
         }
         self.output(stored.ci, &ReadMask::default(), &mut HashMap::new())
             .await
@@ -769,6 +771,8 @@ impl CmdbApi {
         let (stored, _) = write::update_ci(&mut tx, &model, &before, after, &origin).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.forget_cis(&[before_uid(&before)]).await;
+        // A retired CI is no longer walked through.
+        self.impact_changed().await;
         tracing::info!(ci = %stored.ci.name, "ci retired");
         self.output(stored.ci, &ReadMask::default(), &mut HashMap::new())
             .await
