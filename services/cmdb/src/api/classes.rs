@@ -23,7 +23,7 @@ use super::call::{self, Call};
 use crate::model::{self, Model, class_id};
 use crate::store::classes as store;
 use check::{
-    check_class, check_mask, check_parent, class_changes, model_with, payload, subtree_problem,
+    check_class, check_parent, class_changes, mask_fields, model_with, payload, subtree_problem,
 };
 use list::{FieldValue, Filter, Kind};
 
@@ -122,7 +122,7 @@ impl CmdbApi {
             );
         }
         let name = format!("classes/{id}");
-        check_parent(&current, &id, &sent.parent, "ci_class.parent", &mut v);
+        let parent_ok = check_parent(&current, &id, &sent.parent, "ci_class.parent", &mut v);
         let actor = call.actor.to_proto();
         let time = itsm_store::audit::timestamp(now);
         let class = pb::CiClass {
@@ -148,7 +148,16 @@ impl CmdbApi {
             etag: etag::from_version(1),
             ..pb::CiClass::default()
         };
-        let after = model_with(&current, Some(&class), None);
+        // Checked as a root when its parent is wrong: never a cycle of parents.
+        let placed = pb::CiClass {
+            parent: if parent_ok {
+                class.parent.clone()
+            } else {
+                String::new()
+            },
+            ..class.clone()
+        };
+        let after = model_with(&current, Some(&placed), None);
         check_class(&after, &id, &class, "ci_class", &mut v);
         v.into_result()?;
         if current.class(&id).is_some() {
@@ -250,15 +259,7 @@ impl CmdbApi {
                 None
             }
         };
-        let fields = match check_mask(&paths, EDITABLE) {
-            Ok(fields) => fields,
-            Err(e) => {
-                for f in e.field_violations() {
-                    v.add(f.field.clone(), f.description.clone());
-                }
-                Vec::new()
-            }
-        };
+        let fields = mask_fields(&paths, EDITABLE, &mut v);
         v.check(
             !request.etag.is_empty(),
             "etag",
@@ -307,7 +308,10 @@ impl CmdbApi {
                     format!("{} is a system class: it cannot be reparented", sent.name),
                 ));
             }
-            check_parent(&current, &id, &class.parent, "ci_class.parent", &mut v);
+            if !check_parent(&current, &id, &class.parent, "ci_class.parent", &mut v) {
+                // Checked where it was: never a cycle of parents.
+                class.parent.clone_from(&before.parent);
+            }
         }
         let after = model_with(&current, Some(&class), None);
         check_class(&after, &id, &class, "ci_class", &mut v);

@@ -15,7 +15,7 @@ use prost::Message as _;
 use super::CmdbApi;
 use super::call::{self, Call};
 use super::classes::begin_model_write;
-use super::classes::check::{check_mask, field_changes, payload};
+use super::classes::check::{field_changes, mask_fields, payload};
 use super::classes::list::{self, FieldValue, Filter, Kind};
 use crate::model::{self, Model, class_id, relationship_type_id};
 use crate::store::relationship_types as store;
@@ -388,15 +388,7 @@ impl CmdbApi {
                 String::new()
             }
         };
-        let fields = match check_mask(&paths, EDITABLE) {
-            Ok(fields) => fields,
-            Err(e) => {
-                for f in e.field_violations() {
-                    v.add(f.field.clone(), f.description.clone());
-                }
-                Vec::new()
-            }
-        };
+        let fields = mask_fields(&paths, EDITABLE, &mut v);
         v.check(
             !request.etag.is_empty(),
             "etag",

@@ -9,7 +9,7 @@ use itsm_store::{SqlValue, StoreError, etag, page};
 
 use super::CmdbApi;
 use super::call::{self, Call};
-use super::classes::check::{check_mask, field_changes, payload};
+use super::classes::check::{field_changes, mask_fields, payload};
 use crate::model::{self, class_id};
 use crate::store::settings::{self as store, NAME};
 
@@ -117,15 +117,7 @@ impl CmdbApi {
         let sent = request.settings.unwrap_or_default();
         let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
         let mut v = Violations::new();
-        let fields = match check_mask(&paths, EDITABLE) {
-            Ok(fields) => fields,
-            Err(e) => {
-                for f in e.field_violations() {
-                    v.add(f.field.clone(), f.description.clone());
-                }
-                Vec::new()
-            }
-        };
+        let fields = mask_fields(&paths, EDITABLE, &mut v);
         let model = self.model().await?;
         for field in &fields {
             match *field {

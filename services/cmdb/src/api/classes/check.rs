@@ -37,12 +37,13 @@ const CORE_FIELDS: &[&str] = &[
 const RULE_CORE_FIELDS: &[&str] = &["display_name", "location"];
 
 /// The mask's paths checked against `editable`: not empty, each path once,
-/// each one of `editable`; every bad path at once.
-pub fn check_mask(
+/// each one of `editable`. Records every bad path in `v` and returns the
+/// good ones, so the fields they name are checked too.
+pub fn mask_fields(
     paths: &[String],
     editable: &[&'static str],
-) -> Result<Vec<&'static str>, ApiError> {
-    let mut v = Violations::new();
+    v: &mut Violations,
+) -> Vec<&'static str> {
     v.check(
         !paths.is_empty(),
         "update_mask",
@@ -68,8 +69,7 @@ pub fn check_mask(
             ),
         }
     }
-    v.into_result()?;
-    Ok(fields)
+    fields
 }
 
 /// An event payload: `message` packed as `itsm.cmdb.v1.<type_name>`.
@@ -108,28 +108,29 @@ pub fn model_with(model: &Model, class: Option<&pb::CiClass>, removed: Option<&s
 
 /// Checks `parent` (the request's field `field`) as the parent of class
 /// `id` in `model`: an existing class, not `id` nor one of its subclasses.
-pub fn check_parent(model: &Model, id: &str, parent: &str, field: &str, v: &mut Violations) {
-    match class_id(parent) {
-        None if parent.is_empty() => v.add(
-            field,
-            "is required: the parent class, e.g. \"classes/configuration_item\"",
-        ),
-        None => v.add(
-            field,
-            format!("\"{parent}\" is not a class name; expected \"classes/<id>\""),
-        ),
-        Some(p) if model.class(p).is_none() => {
-            v.add(field, format!("\"{parent}\" is not an existing class"));
+/// Returns whether it passed: a model must never be built with a parent
+/// that failed (a cycle of parents has no root).
+pub fn check_parent(
+    model: &Model,
+    id: &str,
+    parent: &str,
+    field: &str,
+    v: &mut Violations,
+) -> bool {
+    let problem = match class_id(parent) {
+        None if parent.is_empty() => {
+            "is required: the parent class, e.g. \"classes/configuration_item\"".to_owned()
         }
-        Some(p) if model.descendants(id).contains(&p) => v.add(
-            field,
-            format!(
-                "\"{parent}\" is \"classes/{id}\" or one of its subclasses: a class cannot \
-                 descend from itself"
-            ),
+        None => format!("\"{parent}\" is not a class name; expected \"classes/<id>\""),
+        Some(p) if model.class(p).is_none() => format!("\"{parent}\" is not an existing class"),
+        Some(p) if model.descendants(id).contains(&p) => format!(
+            "\"{parent}\" is \"classes/{id}\" or one of its subclasses: a class cannot \
+             descend from itself"
         ),
-        Some(_) => {}
-    }
+        Some(_) => return true,
+    };
+    v.add(field, problem);
+    false
 }
 
 /// Checks the definition of class `id` as it would stand in `after` (the
