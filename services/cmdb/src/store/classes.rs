@@ -114,8 +114,8 @@ pub async fn delete_class(conn: &mut AnyConnection, id: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Appends `(?, ?, ...)` binding the class ids and names ("linux_server" and
-/// "classes/linux_server"): accepts either form in `cis.ci_class`.
+/// Appends `($n, $n+1, ...)` binding the class ids (`cis.ci_class` holds
+/// the bare id, "linux_server").
 fn push_class_list(sql: &mut itsm_store::SqlBuilder, ids: &[&str]) {
     sql.push("(");
     for (i, id) in ids.iter().enumerate() {
@@ -123,8 +123,6 @@ fn push_class_list(sql: &mut itsm_store::SqlBuilder, ids: &[&str]) {
             sql.push(", ");
         }
         sql.push_bind(itsm_store::SqlValue::Text((*id).to_owned()));
-        sql.push(", ");
-        sql.push_bind(itsm_store::SqlValue::Text(format!("classes/{id}")));
     }
     sql.push(")");
 }

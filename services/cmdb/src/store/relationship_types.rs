@@ -100,18 +100,11 @@ pub async fn delete_type(conn: &mut AnyConnection, id: &str) -> Result<(), Store
     Ok(())
 }
 
-/// The `relationships.type` values a type `id` may be stored under
-/// ("depends_on" or "relationshipTypes/depends_on": either is accepted).
-fn type_forms(id: &str) -> (String, String) {
-    (id.to_owned(), format!("relationshipTypes/{id}"))
-}
-
-/// Whether any relationship is of type `id`.
+/// Whether any relationship is of type `id` (`relationships.type` holds the
+/// bare id, "depends_on").
 pub async fn in_use(conn: &mut AnyConnection, id: &str) -> Result<bool, StoreError> {
-    let (bare, named) = type_forms(id);
-    let found = sqlx::query("SELECT 1 FROM relationships WHERE type IN ($1, $2) LIMIT 1")
-        .bind(bare)
-        .bind(named)
+    let found = sqlx::query("SELECT 1 FROM relationships WHERE type = $1 LIMIT 1")
+        .bind(id)
         .fetch_optional(conn)
         .await?;
     Ok(found.is_some())
@@ -122,12 +115,9 @@ pub async fn select_edges(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Vec<(i64, i64)>, StoreError> {
-    let (bare, named) = type_forms(id);
-    let edges =
-        sqlx::query_as("SELECT source_id, target_id FROM relationships WHERE type IN ($1, $2)")
-            .bind(bare)
-            .bind(named)
-            .fetch_all(conn)
-            .await?;
+    let edges = sqlx::query_as("SELECT source_id, target_id FROM relationships WHERE type = $1")
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
     Ok(edges)
 }
