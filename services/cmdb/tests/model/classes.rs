@@ -23,6 +23,7 @@ backend_tests!(
     an_attribute_with_values_keeps_its_type,
     deletion_needs_a_custom_unused_leaf,
     agents_read_the_model_but_cannot_change_it,
+    racing_creates_of_one_id_make_one_class,
 );
 
 fn keys(attributes: &[pb::AttributeDefinition]) -> Vec<&str> {
@@ -786,4 +787,33 @@ async fn agents_read_the_model_but_cannot_change_it(db: TestDb) {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert_eq!(svc.count("outbox").await, 0);
+}
+
+async fn racing_creates_of_one_id_make_one_class(db: TestDb) {
+    let svc = start(&db).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let mut client = svc.client().await;
+        calls.spawn(async move {
+            let request = pb::CreateCiClassRequest {
+                ci_class: Some(pb::CiClass {
+                    display_name: format!("Racer {i}"),
+                    parent: "classes/hardware".into(),
+                    ..pb::CiClass::default()
+                }),
+                ci_class_id: "racer".into(),
+                request_id: String::new(),
+            };
+            client.create_ci_class(as_(CMDB_ADMIN, request)).await
+        });
+    }
+    let mut created = 0;
+    while let Some(result) = calls.join_next().await {
+        match result.unwrap() {
+            Ok(_) => created += 1,
+            Err(status) => assert_eq!(status.code(), Code::AlreadyExists, "{status:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(svc.event_names("classes/racer").await.len(), 1);
 }
