@@ -135,10 +135,16 @@ impl Model {
     /// `id` and all its subclasses, `id` first then depth-first by id.
     pub fn descendants<'a>(&'a self, id: &'a str) -> Vec<&'a str> {
         let mut out = vec![id];
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::from([id]);
         let mut next = 0;
         while next < out.len() {
             if let Some(children) = self.children.get(out[next]) {
-                out.extend(children.iter().map(String::as_str));
+                // A parent cycle is never stored; the guard keeps a bad row from looping.
+                for child in children {
+                    if seen.insert(child.as_str()) {
+                        out.push(child.as_str());
+                    }
+                }
             }
             next += 1;
         }

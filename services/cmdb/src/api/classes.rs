@@ -184,6 +184,8 @@ impl CmdbApi {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         tracing::info!(class = %name, "ci class created");
         Ok(shown)
     }
@@ -348,6 +350,8 @@ impl CmdbApi {
         call::record(&mut tx, call, change, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         Ok(shown)
     }
 
@@ -462,6 +466,8 @@ impl CmdbApi {
         call::record(&mut tx, call, change, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         tracing::info!(class = %name, "ci class deleted");
         Ok(pb::DeleteCiClassResponse {})
     }

@@ -313,6 +313,8 @@ impl CmdbApi {
         }
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         Ok(t)
     }
 
@@ -456,6 +458,8 @@ impl CmdbApi {
         call::record(&mut tx, call, change, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         Ok(t)
     }
 
@@ -499,6 +503,8 @@ impl CmdbApi {
         call::record(&mut tx, call, change, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.model.invalidate().await;
+        // Walks read relationship types and the class tree (business services).
+        self.impact_changed().await;
         Ok(pb::DeleteRelationshipTypeResponse {})
     }
 }

@@ -45,6 +45,7 @@ fn settings() -> JwtSettings {
     }
 }
 
+#[derive(Debug)]
 pub struct Harness {
     pub db: Db,
     pub client: CmdbServiceClient<Channel>,
