@@ -30,6 +30,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         // Methods a service has not built yet answer UNIMPLEMENTED instead of
         // forcing every practice crate to write stubs by hand.
         .generate_default_stubs(true)
+        // Map fields as BTreeMap: a message encodes to the same bytes every
+        // time (sorted keys), which idempotency hashes and caches rely on.
+        .btree_map(".")
         .include_file("itsm.rs")
         .compile_fds(descriptors)?;
     Ok(())

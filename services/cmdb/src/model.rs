@@ -251,7 +251,7 @@ impl Model {
     pub fn check_attributes(
         &self,
         id: &str,
-        attributes: &HashMap<String, pb::AttributeValue>,
+        attributes: &BTreeMap<String, pb::AttributeValue>,
         prefix: &str,
         violations: &mut Violations,
     ) {
@@ -281,7 +281,7 @@ impl Model {
     pub fn missing_required(
         &self,
         id: &str,
-        attributes: &HashMap<String, pb::AttributeValue>,
+        attributes: &BTreeMap<String, pb::AttributeValue>,
     ) -> Vec<String> {
         self.effective_attributes(id)
             .into_iter()

@@ -372,7 +372,7 @@ pub fn criticality_text(criticality: i32) -> String {
 }
 
 /// Labels as history shows them: a JSON object sorted by key, "" when none.
-fn labels_text(labels: &HashMap<String, String>) -> String {
+fn labels_text(labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return String::new();
     }

@@ -125,8 +125,8 @@ fn to_alert(source: &str, i: usize, a: WebhookAlert) -> Result<pb::Alert, ApiErr
         starts_at: time(&a.starts_at, &format!("alerts[{i}].startsAt"))?,
         ends_at: time(&a.ends_at, &format!("alerts[{i}].endsAt"))?,
         generator_url: a.generator_url,
-        labels: a.labels,
-        annotations: a.annotations,
+        labels: a.labels.into_iter().collect(),
+        annotations: a.annotations.into_iter().collect(),
     })
 }
 

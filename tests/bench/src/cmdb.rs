@@ -278,7 +278,7 @@ fn reported(k: i64, changed: bool) -> pb::ReportedCi {
     let text = |v: String| pb::AttributeValue {
         value: Some(pb::attribute_value::Value::StringValue(v)),
     };
-    let mut attributes = std::collections::HashMap::new();
+    let mut attributes = std::collections::BTreeMap::new();
     attributes.insert("serial_number".to_owned(), text(format!("SN{id}")));
     attributes.insert("host_name".to_owned(), text(format!("srv-{id}")));
     attributes.insert("dns_domain".to_owned(), text("dc1.example.com".into()));
@@ -489,7 +489,7 @@ SELECT id, 1, created_at, 9223372036854775807, doc FROM cis;
         "ci_attributes",
         r#"
 INSERT INTO ci_attributes (ci_id, key, text_value, norm_value, num_value)
-SELECT id, 'serial_number', serial, lower(serial), NULL FROM bench_cis WHERE serial IS NOT NULL
+SELECT id, 'serial_number', serial, lower(serial), NULL::double precision FROM bench_cis WHERE serial IS NOT NULL
 UNION ALL SELECT id, 'host_name', host, lower(host), NULL FROM bench_cis WHERE host IS NOT NULL
 UNION ALL SELECT id, 'dns_domain', domain, lower(domain), NULL FROM bench_cis WHERE domain IS NOT NULL;
 "#,

@@ -242,43 +242,14 @@ fn check_ci(
 }
 
 /// The bytes a CreateCi request's idempotency hash is taken over: the
-/// request without its request_id, maps in key order (protobuf encodes maps
-/// in whatever order the map iterates, which differs between decodes).
+/// request without its request_id (maps are BTreeMaps, so the encoding is
+/// the same for the same content).
 fn canonical_request(request: &pb::CreateCiRequest) -> Vec<u8> {
-    let mut content = pb::CreateCiRequest {
+    pb::CreateCiRequest {
         request_id: String::new(),
         ..request.clone()
-    };
-    let mut out = Vec::new();
-    if let Some(ci) = content.ci.as_mut() {
-        let mut attributes: Vec<_> = std::mem::take(&mut ci.attributes).into_iter().collect();
-        attributes.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut labels: Vec<_> = std::mem::take(&mut ci.labels).into_iter().collect();
-        labels.sort();
-        let mut provenance: Vec<_> = std::mem::take(&mut ci.provenance).into_iter().collect();
-        provenance.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, value) in attributes {
-            out.extend_from_slice(key.as_bytes());
-            out.push(0);
-            out.extend_from_slice(&value.encode_length_delimited_to_vec());
-        }
-        out.push(1);
-        for (key, value) in labels {
-            out.extend_from_slice(key.as_bytes());
-            out.push(0);
-            out.extend_from_slice(value.as_bytes());
-            out.push(0);
-        }
-        out.push(1);
-        for (key, value) in provenance {
-            out.extend_from_slice(key.as_bytes());
-            out.push(0);
-            out.extend_from_slice(&value.encode_length_delimited_to_vec());
-        }
-        out.push(1);
     }
-    out.extend_from_slice(&content.encode_to_vec());
-    out
+    .encode_to_vec()
 }
 
 /// ALREADY_EXISTS for a CI the identification rules found.

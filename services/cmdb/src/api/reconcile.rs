@@ -22,7 +22,7 @@
 //! back: the outcomes are those a real run would have had, nothing is kept.
 //! A `request_id` stores the whole response with the key; a retry returns it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures_util::StreamExt as _;
 use itsm_platform::{ApiError, ErrorCode, Violations};
@@ -270,7 +270,7 @@ fn rejected(mut result: pb::ReportCiResult, error: &ApiError) -> Done {
 fn new_ci(reported: &pb::Ci) -> pb::Ci {
     pb::Ci {
         name: String::new(),
-        provenance: HashMap::new(),
+        provenance: BTreeMap::new(),
         sightings: Vec::new(),
         last_seen_time: None,
         retire_reason: String::new(),
