@@ -504,12 +504,18 @@ DROP INDEX relationships_target;
 DROP INDEX relationships_created;
 INSERT INTO relationships (id, uid, type, source_id, target_id, discovery_source, created_at, doc)
 OVERRIDING SYSTEM VALUE
-SELECT n, bench_uid('rel', n), type, source_id, target_id, 'manual', 1700000000000000,
-  pb_str(1, 'relationships/' || bench_uid('rel', n)) || pb_str(2, 'relationshipTypes/' || type)
-  || pb_str(3, 'cis/' || bench_uid('ci', source_id)) || pb_str(4, 'cis/' || bench_uid('ci', target_id))
-  || pb_str(6, 'discoverySources/manual') || pb_time(9, 1700000000000000)
-FROM (SELECT row_number() OVER () AS n, type, source_id, target_id
-      FROM (SELECT DISTINCT type, source_id, target_id FROM bench_edges) d) e;
+SELECT n, uid, type, source_id, target_id, 'manual', 1700000000000000,
+  -- Names have fixed lengths (a UUID is 36 characters), so their field
+  -- headers are constants: 0x0a 50 "relationships/<uid>", 0x1a 40 and 0x22 40
+  -- "cis/<uid>"; the type and the constant tail are encoded once per type.
+  '\x0a32'::bytea || convert_to('relationships/' || uid, 'UTF8') || t.head
+  || '\x1a28'::bytea || convert_to('cis/' || bench_uid('ci', source_id), 'UTF8')
+  || '\x2228'::bytea || convert_to('cis/' || bench_uid('ci', target_id), 'UTF8') || t.tail
+FROM (SELECT row_number() OVER () AS n, bench_uid('rel', row_number() OVER ()) AS uid, type, source_id, target_id
+      FROM (SELECT DISTINCT type, source_id, target_id FROM bench_edges) d) e
+JOIN (SELECT type AS t_type, pb_str(2, 'relationshipTypes/' || type) AS head,
+             pb_str(6, 'discoverySources/manual') || pb_time(9, 1700000000000000) AS tail
+      FROM (SELECT DISTINCT type FROM bench_edges) k) t ON t.t_type = e.type;
 SELECT setval(pg_get_serial_sequence('relationships', 'id'), (SELECT max(id) FROM relationships));
 "#,
     ),
