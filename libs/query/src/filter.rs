@@ -100,11 +100,13 @@
 
 mod ast;
 mod compile;
+mod eval;
 mod lex;
 mod literal;
 mod parse;
 
 pub use ast::{Comparison, Expr, Op, Value};
+pub use eval::{Record, RecordValue};
 
 use crate::error::QueryError;
 use crate::schema::Schema;

@@ -32,7 +32,7 @@ pub mod schema;
 pub mod sql;
 
 pub use error::QueryError;
-pub use filter::{Comparison, Expr, Op, Value, filter_sql, parse_filter};
+pub use filter::{Comparison, Expr, Op, Record, RecordValue, Value, filter_sql, parse_filter};
 pub use order::{OrderTerm, parse_order_by};
 pub use schema::{Field, FieldKind, Schema};
 pub use sql::{SqlBuilder, SqlValue};
