@@ -101,6 +101,8 @@ pub struct Config {
     pub auth_groups_claim: String,
     /// The identity service, which verifies API keys (`identity_addr`, e.g. http://identity:50051).
     pub identity_addr: Option<String>,
+    /// The CMDB service, asked for CIs' support groups (`cmdb_addr`, e.g. http://cmdb:50051).
+    pub cmdb_addr: Option<String>,
     /// This service's own API key, for calls it makes on nobody's behalf
     /// (checking group membership, timers) (`service_api_key`).
     pub service_api_key: Option<Secret>,
@@ -132,6 +134,7 @@ impl Config {
             auth_roles_claim: "roles".to_owned(),
             auth_groups_claim: "groups".to_owned(),
             identity_addr: None,
+            cmdb_addr: None,
             service_api_key: None,
         }
     }
@@ -253,6 +256,16 @@ impl Config {
                     },
                 )?
                 .or(d.identity_addr),
+            cmdb_addr: sources
+                .get(
+                    "cmdb_addr",
+                    "an http:// or https:// address such as http://cmdb:50051",
+                    |raw| {
+                        (raw.starts_with("http://") || raw.starts_with("https://"))
+                            .then(|| raw.to_owned())
+                    },
+                )?
+                .or(d.cmdb_addr),
             service_api_key: sources
                 .get_secret(
                     "service_api_key",
@@ -286,6 +299,7 @@ const KNOWN_KEYS: &[&str] = &[
     "auth_roles_claim",
     "auth_groups_claim",
     "identity_addr",
+    "cmdb_addr",
     "service_api_key",
 ];
 

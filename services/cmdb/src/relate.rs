@@ -90,6 +90,7 @@ pub async fn relate(
         }
     }
     if kind.acyclic {
+        serialize_acyclic(conn, type_id).await?;
         check_acyclic(conn, type_id, source, target).await?;
     }
 
@@ -172,6 +173,28 @@ fn check_class(
             ),
         );
     }
+}
+
+/// Makes new relationships of an acyclic type take turns (until the
+/// transaction ends): two concurrent creates that each pass the cycle check
+/// could otherwise close a cycle of three or more CIs together. SQLite
+/// transactions are serialized already.
+async fn serialize_acyclic(conn: &mut AnyConnection, type_id: &str) -> Result<(), ApiError> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    // FNV-1a of the type id: a stable advisory lock key of its own.
+    let key = format!("cmdb.acyclic.{type_id}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(i64::from_ne_bytes(key.to_ne_bytes()))
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(())
 }
 
 /// Refuses `source -> target` when `target` already reaches `source` through

@@ -11,6 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use itsm_auth::forward::OwnCredential;
 use itsm_platform::{ApiError, ErrorCode};
+use itsm_proto::itsm::cmdb::v1::GetCiRequest;
+use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
 use itsm_proto::itsm::identity::v1::{CheckMembershipRequest, GetGroupRequest};
 use tonic::service::interceptor::InterceptedService;
@@ -162,7 +164,7 @@ pub trait Cmdb: Send + Sync + Debug {
     async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError>;
 }
 
-/// No CMDB configured (the CMDB service does not exist yet): every question
+/// No CMDB configured: every question
 /// is UNAVAILABLE, so rules using the CI's support group leave incidents
 /// unassigned and say so (`incidents.incident.assignment_degraded`) rather
 /// than guessing a group.
@@ -176,5 +178,66 @@ impl Cmdb for NoCmdb {
             ErrorCode::Unavailable,
             "no CMDB is configured: the support group of a configuration item is unknown",
         ))
+    }
+}
+
+/// The CMDB service's `GetCi` (support group only), called with this
+/// service's own credential. A CI the CMDB does not know has no support
+/// group; a CMDB that cannot be reached is UNAVAILABLE (assignment degrades).
+#[derive(Debug, Clone)]
+pub struct RemoteCmdb {
+    client: CmdbServiceClient<InterceptedService<Channel, OwnCredential>>,
+}
+
+impl RemoteCmdb {
+    /// A CMDB over a channel to the CMDB service.
+    pub fn new(channel: Channel, credential: OwnCredential) -> Self {
+        Self {
+            client: CmdbServiceClient::with_interceptor(channel, credential),
+        }
+    }
+
+    /// A CMDB for the service at `addr` (`http://cmdb:50051`), connecting lazily.
+    pub fn connect_lazy(addr: &str, credential: OwnCredential) -> Result<Self, ApiError> {
+        let channel = Endpoint::from_shared(addr.to_owned())
+            .map_err(|e| ApiError::internal(format!("bad CMDB service address {addr}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(3))
+            .connect_lazy();
+        Ok(Self::new(channel, credential))
+    }
+}
+
+#[async_trait]
+impl Cmdb for RemoteCmdb {
+    async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError> {
+        let request = GetCiRequest {
+            name: ci.to_owned(),
+            read_mask: Some(prost_types::FieldMask {
+                paths: vec!["support_group".to_owned()],
+            }),
+        };
+        match self.client.clone().get_ci(request).await {
+            Ok(reply) => {
+                let group = reply.into_inner().support_group;
+                Ok((!group.is_empty()).then_some(group))
+            }
+            // Not a CI the CMDB knows (or not a CI name at all): no support group.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(status) => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the CMDB could not say which group supports {ci}: {}",
+                    status.message()
+                ),
+            )),
+        }
     }
 }

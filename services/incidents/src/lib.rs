@@ -38,7 +38,9 @@ use itsm_store::Db;
 use sqlx::migrate::Migrator;
 
 pub use api::IncidentsApi;
-pub use directory::{Cmdb, Directory, IdentityDirectory, Membership, NoCmdb, NoDirectory};
+pub use directory::{
+    Cmdb, Directory, IdentityDirectory, Membership, NoCmdb, NoDirectory, RemoteCmdb,
+};
 
 static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -55,9 +57,14 @@ pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> =
 pub const POLICY: &str = include_str!("../policy.toml");
 
 /// The tonic service to add to a server, over a migrated database, asking
-/// `directory` whether assignees belong to their groups.
-pub fn service(db: Db, directory: Arc<dyn Directory>) -> IncidentServiceServer<IncidentsApi> {
-    IncidentServiceServer::new(IncidentsApi::new(db, directory))
+/// `directory` whether assignees belong to their groups and `cmdb` which
+/// group supports a CI.
+pub fn service(
+    db: Db,
+    directory: Arc<dyn Directory>,
+    cmdb: Arc<dyn Cmdb>,
+) -> IncidentServiceServer<IncidentsApi> {
+    IncidentServiceServer::new(IncidentsApi::new(db, directory).with_cmdb(cmdb))
 }
 
 #[cfg(test)]

@@ -42,6 +42,13 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
         Some(db) => Arc::new(crate::directory::LocalDirectory::new(db.clone())),
         None => Arc::new(itsm_incidents::NoDirectory),
     };
+    let cmdb: Arc<dyn itsm_incidents::Cmdb> = match databases
+        .iter()
+        .find(|(practice, _)| *practice == Practice::Cmdb)
+    {
+        Some((_, db)) => Arc::new(crate::directory::LocalCmdb::new(db.clone())),
+        None => Arc::new(itsm_incidents::NoCmdb),
+    };
     let api_keys = identity.map(|db| {
         Arc::new(itsm_identity::LocalApiKeyVerifier::new(db))
             as Arc<dyn itsm_auth::apikey::ApiKeyVerifier>
@@ -58,6 +65,7 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
             guard: &guard,
             db,
             directory: Arc::clone(&directory),
+            cmdb: Arc::clone(&cmdb),
             cache: Arc::clone(&cache),
         };
         server = practice.add_to(server, &wiring)?;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use itsm_auth::forward::OwnCredential;
-use itsm_incidents::{Directory, IdentityDirectory, Membership, NoDirectory};
+use itsm_incidents::{
+    Cmdb, Directory, IdentityDirectory, Membership, NoCmdb, NoDirectory, RemoteCmdb,
+};
 use itsm_platform::ApiError;
 use itsm_platform::config::Config;
 use itsm_store::{Db, StoreError};
@@ -57,6 +59,48 @@ impl Directory for LocalDirectory {
             .map_err(StoreError::from)?;
         let found = itsm_identity::store::group::select_group(&mut conn, group, "").await?;
         Ok(found.map(|stored| stored.group.members).unwrap_or_default())
+    }
+}
+
+/// CI support groups from the CMDB database of this process (`itsm dev`).
+#[derive(Debug)]
+pub struct LocalCmdb {
+    cmdb: Db,
+}
+
+impl LocalCmdb {
+    pub fn new(cmdb: Db) -> Self {
+        Self { cmdb }
+    }
+}
+
+#[async_trait]
+impl Cmdb for LocalCmdb {
+    async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError> {
+        let mut conn = self.cmdb.pool().acquire().await.map_err(StoreError::from)?;
+        let found = itsm_cmdb::write::load(&mut conn, ci, "").await?;
+        Ok(found
+            .map(|stored| stored.ci.support_group)
+            .filter(|group| !group.is_empty()))
+    }
+}
+
+/// The CMDB a served practice asks for CI support groups: the CMDB service at
+/// `ITSM_CMDB_ADDR` with the practice's own credential, or none (rules using
+/// a CI's support group then degrade, with a warning at start).
+pub fn cmdb_for_serve(config: &Config, practice: Practice) -> Result<Arc<dyn Cmdb>, ApiError> {
+    if practice != Practice::Incidents {
+        return Ok(Arc::new(NoCmdb));
+    }
+    match (&config.cmdb_addr, own_credential(config, practice)) {
+        (Some(addr), Some(credential)) => Ok(Arc::new(RemoteCmdb::connect_lazy(addr, credential)?)),
+        (addr, _) => {
+            tracing::warn!(
+                cmdb = ?addr,
+                "no CMDB service (ITSM_CMDB_ADDR) or no credential for it: assignment rules that use a CI's support group leave incidents unassigned"
+            );
+            Ok(Arc::new(NoCmdb))
+        }
     }
 }
 

@@ -16,6 +16,8 @@ pub struct Wiring<'a> {
     pub db: &'a Db,
     /// Group membership (the identity service).
     pub directory: Arc<dyn itsm_incidents::Directory>,
+    /// CI support groups (the CMDB).
+    pub cmdb: Arc<dyn itsm_incidents::Cmdb>,
     /// The shared cache for hot reads (Redis in `serve` when configured,
     /// in-process in `dev`).
     pub cache: Arc<dyn itsm_events::cache::Cache>,
@@ -110,11 +112,12 @@ impl Practice {
             guard,
             db,
             directory,
+            cmdb,
             cache,
         } = wiring;
         Ok(match self {
             Self::Incidents => server.add_service(guard.protect(
-                itsm_incidents::service((*db).clone(), Arc::clone(directory)),
+                itsm_incidents::service((*db).clone(), Arc::clone(directory), Arc::clone(cmdb)),
                 itsm_incidents::POLICY,
             )?),
             Self::Problems => {

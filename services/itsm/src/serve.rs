@@ -38,10 +38,12 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let directory = crate::directory::for_serve(&config, practice)?;
     let cache = crate::cache::for_serve(&config).await?;
     let bus = crate::events::for_serve(&config).await?;
+    let cmdb = crate::directory::cmdb_for_serve(&config, practice)?;
     let wiring = Wiring {
         guard: &guard,
         db: &db,
         directory,
+        cmdb,
         cache,
     };
     let server = practice

@@ -105,3 +105,97 @@ async fn dev_checks_assignees_against_identity_groups() {
         0
     );
 }
+
+/// `itsm dev` wires incidents to the CMDB in the same process: an assignment
+/// rule that uses the CI's support group routes an incident on that CI.
+#[tokio::test]
+async fn dev_routes_incidents_to_the_support_group_of_their_ci() {
+    use itsm_proto::itsm::cmdb::v1 as cmdb;
+    use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
+    use itsm_proto::itsm::incidents::v1::{
+        AssignmentRule, AssignmentStrategy, CreateAssignmentRuleRequest,
+    };
+
+    let data = tempfile::tempdir().unwrap();
+    let support::Dev {
+        mut child,
+        addr,
+        admin_token: admin,
+    } = support::start_dev(data.path()).await;
+    let channel = connect(&addr).await;
+    IdentityServiceClient::new(channel.clone())
+        .create_group(authorized(
+            CreateGroupRequest {
+                group: Some(Group {
+                    display_name: "Database team".into(),
+                    members: vec!["dba".into()],
+                    ..Group::default()
+                }),
+                group_id: "dba".into(),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let ci = CmdbServiceClient::new(channel.clone())
+        .create_ci(authorized(
+            cmdb::CreateCiRequest {
+                ci: Some(cmdb::Ci {
+                    ci_class: "classes/database".into(),
+                    display_name: "orders-db".into(),
+                    support_group: "dba".into(),
+                    ..cmdb::Ci::default()
+                }),
+                request_id: String::new(),
+                validate_only: false,
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut incidents = IncidentServiceClient::new(channel);
+    incidents
+        .create_assignment_rule(authorized(
+            CreateAssignmentRuleRequest {
+                rule: Some(AssignmentRule {
+                    order: 1,
+                    use_ci_support_group: true,
+                    strategy: AssignmentStrategy::GroupOnly as i32,
+                    enabled: true,
+                    ..AssignmentRule::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap();
+    let opened = incidents
+        .create_incident(authorized(
+            CreateIncidentRequest {
+                incident: Some(Incident {
+                    title: "Orders database refuses connections".into(),
+                    caller: "u-1042".into(),
+                    impact: Impact::High as i32,
+                    urgency: Urgency::High as i32,
+                    configuration_item: ci.name.clone(),
+                    ..Incident::default()
+                }),
+                request_id: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opened.assignment_group, "dba", "{opened:?}");
+
+    sigterm(&child);
+    assert_eq!(
+        exit_code_within(&mut child, Duration::from_secs(10)).await,
+        0
+    );
+}

@@ -106,7 +106,11 @@ async fn run_on(bench: &BenchDb, args: Args) -> Result<(), Box<dyn std::error::E
         grpc_addr: ([127, 0, 0, 1], 0).into(),
         ..Config::defaults(Mode::Serve)
     };
-    let service = itsm_incidents::service(db.clone(), Arc::new(itsm_incidents::NoDirectory));
+    let service = itsm_incidents::service(
+        db.clone(),
+        Arc::new(itsm_incidents::NoDirectory),
+        Arc::new(itsm_incidents::NoCmdb),
+    );
     let server = GrpcServer::new(&config)
         .add_service(guard.protect(service, itsm_incidents::POLICY)?)
         .bind()
