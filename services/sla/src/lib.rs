@@ -1,28 +1,46 @@
 //! Service level management: business-hours calendars and SLA clocks.
 //!
-//! The gRPC contract is `itsm.sla.v1.SlaService` in `proto/itsm/sla/v1`. Methods
-//! not built yet answer UNIMPLEMENTED (generated default stubs); the service
-//! already starts, reports SERVING on health and lists its methods on reflection.
-//! It may use the libs; it knows other practices only through `itsm-proto`.
+//! The gRPC contract is `itsm.sla.v1.SlaService` in `proto/itsm/sla/v1`; who
+//! may call what is `policy.toml`. It may use the libs; it knows other
+//! practices only through `itsm-proto`.
+//!
+//! - [`calendar`]: business-hours calendars compiled for arithmetic; [`ics`]:
+//!   iCalendar holiday import.
+//! - [`clock`]: definition conditions and the replay engine; [`tickets`]: the
+//!   fields of each ticket type the conditions may use.
+//! - [`store`]: the tables (see the migration for the layout: resources keep
+//!   their protobuf message whole, with copies of the columns queries need).
+//! - [`api`]: the handlers.
 
-use itsm_proto::itsm::sla::v1::sla_service_server::{SlaService, SlaServiceServer};
+pub mod api;
+pub mod calendar;
+pub mod clock;
+pub mod ics;
+pub mod store;
+pub mod tickets;
 
-/// The `SlaService` handlers.
-#[derive(Debug, Default, Clone)]
-pub struct SlaApi;
+use itsm_proto::itsm::sla::v1::sla_service_server::SlaServiceServer;
+use itsm_store::Db;
+use sqlx::migrate::Migrator;
 
-#[tonic::async_trait]
-impl SlaService for SlaApi {}
+pub use api::SlaApi;
 
-/// The tonic service to add to a server.
-pub fn service() -> SlaServiceServer<SlaApi> {
-    SlaServiceServer::new(SlaApi)
-}
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// This practice's own schema: none yet, so its database holds only the
-/// platform tables (outbox, audit log, idempotency keys, counters).
-pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> = None;
+/// This practice's own schema, applied after the platform tables.
+pub const MIGRATIONS: Option<itsm_store::migrate::Migrations> =
+    Some(itsm_store::migrate::Migrations {
+        postgres: &POSTGRES,
+        sqlite: &SQLITE,
+    });
 
 /// Who may call which method of this service (see `policy.toml` beside
 /// `Cargo.toml`; format in `itsm_auth::policy`). Default deny.
 pub const POLICY: &str = include_str!("../policy.toml");
+
+/// The tonic service to add to a server, over a database migrated with
+/// [`MIGRATIONS`].
+pub fn service(db: Db) -> SlaServiceServer<SlaApi> {
+    SlaServiceServer::new(SlaApi::new(db))
+}
