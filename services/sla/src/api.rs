@@ -11,7 +11,11 @@
 //! - [`audit`]: the audit trail of calendars and definitions.
 //! - [`later`]: the RPCs not built yet (UNIMPLEMENTED).
 
+mod audit;
+mod business_time;
+mod calendars;
 pub(crate) mod call;
+mod definitions;
 mod later;
 
 use std::sync::Arc;

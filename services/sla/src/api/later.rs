@@ -27,22 +27,6 @@ macro_rules! not_built {
 }
 
 not_built! {
-    create_calendar(pb::CreateCalendarRequest) -> pb::Calendar = "CreateCalendar";
-    get_calendar(pb::GetCalendarRequest) -> pb::Calendar = "GetCalendar";
-    list_calendars(pb::ListCalendarsRequest) -> pb::ListCalendarsResponse = "ListCalendars";
-    update_calendar(pb::UpdateCalendarRequest) -> pb::Calendar = "UpdateCalendar";
-    delete_calendar(pb::DeleteCalendarRequest) -> pb::DeleteCalendarResponse = "DeleteCalendar";
-    list_calendar_versions(pb::ListCalendarVersionsRequest) -> pb::ListCalendarVersionsResponse = "ListCalendarVersions";
-    import_calendar_holidays(pb::ImportCalendarHolidaysRequest) -> pb::ImportCalendarHolidaysResponse = "ImportCalendarHolidays";
-    add_business_time(pb::AddBusinessTimeRequest) -> pb::AddBusinessTimeResponse = "AddBusinessTime";
-    measure_business_time(pb::MeasureBusinessTimeRequest) -> pb::MeasureBusinessTimeResponse = "MeasureBusinessTime";
-    create_sla_definition(pb::CreateSlaDefinitionRequest) -> pb::SlaDefinition = "CreateSlaDefinition";
-    get_sla_definition(pb::GetSlaDefinitionRequest) -> pb::SlaDefinition = "GetSlaDefinition";
-    list_sla_definitions(pb::ListSlaDefinitionsRequest) -> pb::ListSlaDefinitionsResponse = "ListSlaDefinitions";
-    update_sla_definition(pb::UpdateSlaDefinitionRequest) -> pb::SlaDefinition = "UpdateSlaDefinition";
-    delete_sla_definition(pb::DeleteSlaDefinitionRequest) -> pb::DeleteSlaDefinitionResponse = "DeleteSlaDefinition";
-    list_sla_definition_versions(pb::ListSlaDefinitionVersionsRequest) -> pb::ListSlaDefinitionVersionsResponse = "ListSlaDefinitionVersions";
-    list_audit_entries(pb::ListAuditEntriesRequest) -> pb::ListAuditEntriesResponse = "ListAuditEntries";
     get_task_sla(pb::GetTaskSlaRequest) -> pb::TaskSla = "GetTaskSla";
     list_task_slas(pb::ListTaskSlasRequest) -> pb::ListTaskSlasResponse = "ListTaskSlas";
     explain_task_sla(pb::ExplainTaskSlaRequest) -> pb::TaskSlaTimeline = "ExplainTaskSla";
