@@ -22,9 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use itsm_proto::itsm::sla::v1::Calendar;
+use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
-use jiff::Timestamp;
 
 pub use validate::validate;
 
@@ -142,10 +142,10 @@ impl BusinessCalendar {
         let mut weekly: [Vec<Span>; 7] = Default::default();
         for span in &calendar.weekly_spans {
             let mut ignored = Vec::new();
-            if let Some(s) = validate::check_span(span.span.as_ref(), "", &mut ignored) {
-                if let Some(day) = usize::try_from(span.day - 1).ok().filter(|d| *d < 7) {
-                    weekly[day].push(s);
-                }
+            if let Some(s) = validate::check_span(span.span.as_ref(), "", &mut ignored)
+                && let Some(day) = usize::try_from(span.day - 1).ok().filter(|d| *d < 7)
+            {
+                weekly[day].push(s);
             }
         }
         let mut holidays = HashMap::new();
@@ -347,9 +347,8 @@ fn local_micros(local: DateTime) -> i64 {
         i32::from(local.month()),
         i32::from(local.day()),
     );
-    let seconds = i64::from(local.hour()) * 3600
-        + i64::from(local.minute()) * 60
-        + i64::from(local.second());
+    let seconds =
+        i64::from(local.hour()) * 3600 + i64::from(local.minute()) * 60 + i64::from(local.second());
     days * MICROS_PER_DAY + seconds * MICROS_PER_SECOND
 }
 
@@ -369,7 +368,8 @@ fn year_of(micros: i64) -> i32 {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let year = year_of_era + era * 400 + i64::from(month_index >= 10);

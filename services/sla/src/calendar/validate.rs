@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use itsm_proto::itsm::common::v1::{Date, DayOfWeek, TimeOfDay};
 use itsm_proto::itsm::sla::v1::{Calendar, DaySpan};
 
-use super::{CalendarError, Span, SECONDS_PER_DAY};
+use super::{CalendarError, SECONDS_PER_DAY, Span};
 
 /// Checks a calendar as the API receives it (time zone known to the tz database, spans
 /// start < end within 00:00..24:00 with minutes/seconds valid, no overlapping spans on a
@@ -46,7 +46,11 @@ pub fn validate(calendar: &Calendar, prefix: &str) -> Vec<CalendarError> {
         overlaps(spans, &format!("{prefix}.weekly_spans"), &mut errors);
     }
     let weekly_empty = days.iter().all(Vec::is_empty);
-    if weekly_empty && !errors.iter().any(|e| e.field.starts_with(&format!("{prefix}.weekly_spans"))) {
+    if weekly_empty
+        && !errors
+            .iter()
+            .any(|e| e.field.starts_with(&format!("{prefix}.weekly_spans")))
+    {
         errors.push(error(
             format!("{prefix}.weekly_spans"),
             "no business time in the week: give at least one span (or use no calendar for 24x7)",
