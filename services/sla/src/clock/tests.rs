@@ -571,3 +571,100 @@ fn conditions_are_checked_and_every_bad_one_named() {
             .contains("unknown ticket type")
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const STATES: [IncidentState; 6] = [
+        IncidentState::New,
+        IncidentState::InProgress,
+        IncidentState::OnHold,
+        IncidentState::Resolved,
+        IncidentState::Canceled,
+        IncidentState::InProgress,
+    ];
+
+    /// A history: minutes between changes, and what each change does
+    /// (a state, or a reassignment to the group that resets the clock).
+    fn history(steps: &[(u16, u8)]) -> Vec<TicketEvent> {
+        let mut ticket = Ticket::created(MONDAY, |_| {});
+        let mut time = MONDAY;
+        for (gap, what) in steps {
+            time += i64::from(*gap) * MIN;
+            match usize::from(*what) {
+                w if w < STATES.len() => {
+                    ticket.state(time, STATES[w]);
+                }
+                w => {
+                    let group = if w % 2 == 0 { "escalation" } else { "network" };
+                    ticket.event(time, |i| i.assignment_group = group.into());
+                }
+            }
+        }
+        ticket.events
+    }
+
+    fn definition_under_test() -> pb::SlaDefinition {
+        let mut def = definition(6 * H);
+        def.reset_condition = "assignment_group = escalation".into();
+        def.warning_percentages = vec![25, 50, 100, 150];
+        def
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn shuffled_duplicated_events_replay_as_the_sorted_ones(
+            steps in prop::collection::vec((0u16..600, 0u8..8), 0..14),
+            duplicates in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            shuffle_seed in any::<u64>(),
+            now_after in 0i64..(5 * 24 * 60),
+            office in any::<bool>(),
+        ) {
+            let def = definition_under_test();
+            let conditions = compile_conditions(&def).unwrap();
+            let calendar = if office { office_hours() } else { BusinessCalendar::always() };
+            let events = history(&steps);
+            let now = events.last().unwrap().time + now_after * MIN;
+            let sorted = replay(&def, &conditions, &calendar, &events, MONDAY, now);
+
+            let mut mixed = events.clone();
+            for index in &duplicates {
+                mixed.push(index.get(&events).clone());
+            }
+            let mut seed = shuffle_seed | 1;
+            for i in (1..mixed.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                mixed.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+            let shuffled = replay(&def, &conditions, &calendar, &mixed, MONDAY, now);
+            prop_assert_eq!(&shuffled, &sorted);
+
+            // The figures are consistent with each other.
+            let sla = &sorted.task_sla;
+            let elapsed = micros_of(sla.elapsed.as_ref());
+            let paused = micros_of(sla.paused_duration.as_ref());
+            prop_assert_eq!(sla.breached, elapsed >= 6 * H, "breached iff target reached");
+            if !office {
+                // 24x7: running plus paused time is the wall time of the run.
+                let wall = micros_of(sla.wall_elapsed.as_ref());
+                prop_assert_eq!(elapsed + paused, wall);
+            }
+            // Timeline times never go backwards.
+            let times: Vec<i64> = sorted.timeline.iter().map(|e| micros_of_ts(e.time).unwrap()).collect();
+            prop_assert!(times.windows(2).all(|w| w[0] <= w[1]), "{:?}", times);
+            // The next deadline is after now, and only for a running clock.
+            match sorted.next_deadline {
+                Some(deadline) => {
+                    prop_assert_eq!(state(&sorted), TaskSlaState::InProgress);
+                    prop_assert!(deadline.at() > now);
+                }
+                None => prop_assert!(state(&sorted) != TaskSlaState::InProgress || sla.warnings_reached.contains(&150)),
+            }
+        }
+    }
+}
