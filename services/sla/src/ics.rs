@@ -249,7 +249,8 @@ fn add_event(
         ),
         None => None,
     };
-    let exdates: Vec<When> = event
+    // Excluded occurrences: dates, or instants (a date-time in its own zone).
+    let exdates: Vec<(When, Option<jiff::Timestamp>)> = event
         .iter()
         .filter(|l| l.name == "EXDATE")
         .flat_map(|l| {
@@ -261,7 +262,10 @@ fn add_event(
                         params: l.params.clone(),
                         value: v.to_string(),
                     };
-                    when(&single, calendar_zone).ok().map(|(w, _)| w)
+                    when(&single, calendar_zone).ok().map(|(w, zone)| match w {
+                        When::Time(local) => (w, zone.to_timestamp(local).ok()),
+                        When::Date(_) => (w, None),
+                    })
                 })
                 .collect::<Vec<_>>()
         })
@@ -297,7 +301,7 @@ fn add_event(
                 None => vec![first],
             };
             for date in occurrences {
-                if exdates.contains(&When::Date(date)) {
+                if exdates.iter().any(|(w, _)| *w == When::Date(date)) {
                     continue;
                 }
                 let mut day = date;
@@ -332,10 +336,13 @@ fn add_event(
             };
             for date in occurrences {
                 let local = date.to_datetime(first.time());
-                if exdates.contains(&When::Time(local)) || exdates.contains(&When::Date(date)) {
+                let start_at = zone.to_timestamp(local).map_err(|e| e.to_string())?;
+                if exdates
+                    .iter()
+                    .any(|(w, at)| *w == When::Date(date) || *at == Some(start_at))
+                {
                     continue;
                 }
-                let start_at = zone.to_timestamp(local).map_err(|e| e.to_string())?;
                 let end_at = start_at
                     .checked_add(jiff::SignedDuration::from_secs(seconds))
                     .map_err(|e| e.to_string())?;
@@ -446,7 +453,10 @@ fn parse_date(value: &str) -> Option<civil::Date> {
     let year: i16 = value.get(0..4)?.parse().ok()?;
     let month: i8 = value.get(4..6)?.parse().ok()?;
     let day: i8 = value.get(6..8)?.parse().ok()?;
-    civil::Date::new(year, month, day).ok()
+    // Holidays are dated in years 1..9999.
+    civil::Date::new(year, month, day)
+        .ok()
+        .filter(|d| d.year() >= 1)
 }
 
 /// An RFC 5545 DURATION ("P1D", "PT4H30M", "-P1W") in seconds.

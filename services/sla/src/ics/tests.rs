@@ -200,6 +200,24 @@ fn yearly_rules_expand_up_to_expand_until() {
 }
 
 #[test]
+fn timed_rules_skip_their_exdates() {
+    // A weekly stand-down Friday 15:00-17:00 Berlin, three times, the second excluded by
+    // its UTC instant; 15:00 Berlin is 13:00Z in summer.
+    let parsed = parse_holidays(
+        &ics("BEGIN:VEVENT\nUID:stand-down\nDTSTART;TZID=Europe/Berlin:20240607T150000\nDTEND;TZID=Europe/Berlin:20240607T170000\nRRULE:FREQ=WEEKLY;COUNT=3\nEXDATE:20240614T130000Z\nEND:VEVENT\n"),
+        until(),
+        "Europe/Berlin",
+    )
+    .unwrap();
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    assert_eq!(dates(&parsed), [(2024, 6, 7), (2024, 6, 21)]);
+    assert_eq!(
+        parsed.holidays[1].open_spans,
+        vec![span((0, 0), (15, 0)), span((17, 0), (24, 0))]
+    );
+}
+
+#[test]
 fn folded_lines_and_escapes() {
     let parsed = parse_holidays(
         b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:long-uid-\r\n that-continues\r\nSUMMARY:Tag der Deutschen\r\n\t Einheit\\, national\r\nDTSTART;VALUE=DATE:\r\n 20241003\r\nBEGIN:VALARM\r\nTRIGGER:-PT15M\r\nDTSTART:20200101T000000\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
