@@ -209,12 +209,24 @@ impl Deadline {
 /// A task SLA recomputed from its history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replay {
-    /// The clock at `now` (name, create_time, update_time, calendar_version and
-    /// tenant are the caller's to fill).
+    /// The clock at `now` (name, create_time, update_time and tenant are the
+    /// caller's to fill; calendar_version through [`Replay::with_calendar_version`]).
     pub task_sla: pb::TaskSla,
     pub timeline: Vec<pb::TimelineEntry>,
     /// While IN_PROGRESS: the next warning or the breach not yet reached.
     pub next_deadline: Option<Deadline>,
+}
+
+impl Replay {
+    /// Records the calendar version the clock ran under, on the task SLA and
+    /// every timeline entry (replay itself knows only the compiled calendar).
+    pub fn with_calendar_version(mut self, version: i64) -> Self {
+        self.task_sla.calendar_version = version;
+        for entry in &mut self.timeline {
+            entry.calendar_version = version;
+        }
+        self
+    }
 }
 
 /// Replays `events` (any order, duplicates allowed) under `def` and

@@ -210,6 +210,57 @@ fn on_hold_awaiting_caller_pauses_resumes_and_breaches_at_the_predicted_instant(
 }
 
 #[test]
+fn warnings_and_breach_follow_office_hours_across_a_dst_change() {
+    // Europe/Berlin, 09:00-17:00 local; clocks go forward on Sunday 2026-03-29.
+    let mut calendar = Calendar {
+        time_zone: "Europe/Berlin".into(),
+        ..Calendar::default()
+    };
+    calendar.weekly_spans = (1..=5)
+        .map(|day| WeeklySpan {
+            day,
+            span: Some(DaySpan {
+                start: Some(TimeOfDay {
+                    hours: 9,
+                    minutes: 0,
+                    seconds: 0,
+                }),
+                end: Some(TimeOfDay {
+                    hours: 17,
+                    minutes: 0,
+                    seconds: 0,
+                }),
+            }),
+        })
+        .collect();
+    let calendar = BusinessCalendar::compile(&calendar, "").unwrap();
+    let def = definition(2 * H);
+    // Friday 2026-03-27 16:00 CET (15:00Z).
+    let friday = MONDAY + 81 * DAY;
+    let ticket = Ticket::created(friday + 15 * H, |_| {});
+    let r = run(&def, &calendar, &ticket.events, friday + 3 * DAY + 12 * H);
+    // 1h on Friday; Monday 09:00 CEST is 07:00Z.
+    assert_eq!(
+        effects(&r),
+        vec![
+            (friday + 15 * H, ClockEffect::Started),
+            (friday + 16 * H, ClockEffect::Warned),
+            (friday + 3 * DAY + 7 * H + 30 * MIN, ClockEffect::Warned),
+            (friday + 3 * DAY + 8 * H, ClockEffect::Breached),
+        ]
+    );
+    assert_eq!(r.task_sla.time_zone, "Europe/Berlin");
+    let r = r.with_calendar_version(4);
+    assert_eq!(r.task_sla.calendar_version, 4);
+    assert!(r.timeline.iter().all(|e| e.calendar_version == 4));
+    let early = run(&def, &calendar, &ticket.events, friday + 15 * H + MIN);
+    assert_eq!(
+        micros_of_ts(early.task_sla.breach_time),
+        Some(friday + 3 * DAY + 8 * H)
+    );
+}
+
+#[test]
 fn other_hold_reasons_do_not_pause() {
     let def = definition(8 * H);
     let mut ticket = Ticket::created(MONDAY, |_| {});
