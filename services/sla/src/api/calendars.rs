@@ -181,67 +181,49 @@ fn date_key(d: Option<&common::Date>) -> (i32, i32, i32) {
 }
 
 /// What an import does to the holidays: the new list and the counts
-/// (added, updated, removed).
+/// (added, updated, removed). A date the mode removed that the file brings
+/// back counts as updated (or not at all when it is the same holiday).
 fn merge_holidays(
     existing: &[pb::Holiday],
     imported: Vec<pb::Holiday>,
     mode: pb::HolidayImportMode,
 ) -> (Vec<pb::Holiday>, i32, i32, i32) {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    let mut by_date: BTreeMap<(i32, i32, i32), pb::Holiday> = BTreeMap::new();
-    let mut removed = 0;
-    match mode {
-        pb::HolidayImportMode::ReplaceAll => removed = existing.len(),
-        pb::HolidayImportMode::ReplaceRange => {
-            let first = imported.iter().map(|h| date_key(h.date.as_ref())).min();
-            let last = imported.iter().map(|h| date_key(h.date.as_ref())).max();
-            for h in existing {
-                let key = date_key(h.date.as_ref());
-                let inside = matches!((first, last), (Some(f), Some(l)) if f <= key && key <= l);
-                if inside {
-                    removed += 1;
-                } else {
-                    by_date.insert(key, h.clone());
-                }
+    let first = imported.iter().map(|h| date_key(h.date.as_ref())).min();
+    let last = imported.iter().map(|h| date_key(h.date.as_ref())).max();
+    let mut kept: BTreeMap<(i32, i32, i32), pb::Holiday> = BTreeMap::new();
+    let mut removed: BTreeMap<(i32, i32, i32), pb::Holiday> = BTreeMap::new();
+    for h in existing {
+        let key = date_key(h.date.as_ref());
+        let replaced = match mode {
+            pb::HolidayImportMode::ReplaceAll => true,
+            pb::HolidayImportMode::ReplaceRange => {
+                matches!((first, last), (Some(f), Some(l)) if f <= key && key <= l)
             }
-        }
-        _ => {
-            for h in existing {
-                by_date.insert(date_key(h.date.as_ref()), h.clone());
-            }
+            _ => false,
+        };
+        if replaced {
+            removed.insert(key, h.clone());
+        } else {
+            kept.insert(key, h.clone());
         }
     }
     let (mut added, mut updated) = (0, 0);
     for h in imported {
         let key = date_key(h.date.as_ref());
-        match by_date.get(&key) {
-            Some(old) if *old == h => {}
-            Some(_) => {
-                updated += 1;
-                by_date.insert(key, h);
-            }
-            None => {
-                added += 1;
-                by_date.insert(key, h);
-            }
+        let before = removed.remove(&key).or_else(|| kept.get(&key).cloned());
+        match before {
+            Some(old) if old == h => {}
+            Some(_) => updated += 1,
+            None => added += 1,
         }
-    }
-    // A replaced date that comes back counts as updated, not removed and added.
-    if mode != pb::HolidayImportMode::Merge && mode != pb::HolidayImportMode::Unspecified {
-        let back = existing
-            .iter()
-            .filter(|h| by_date.contains_key(&date_key(h.date.as_ref())))
-            .count();
-        let back = back.min(removed).min(added);
-        removed -= back;
-        added -= back;
-        updated += back;
+        kept.insert(key, h);
     }
     (
-        by_date.into_values().collect(),
+        kept.into_values().collect(),
         count(added),
         count(updated),
-        count(removed),
+        count(removed.len()),
     )
 }
 
@@ -560,8 +542,10 @@ impl SlaApi {
             .map(|(_, c)| c)
             .ok_or_else(|| ApiError::not_found(&name))?;
         etag::check(&name, &request.etag, before.version, false)?;
-        let parsed = ics::parse_holidays(&request.ics_content, expand_until, &before.time_zone)
+        let mut parsed = ics::parse_holidays(&request.ics_content, expand_until, &before.time_zone)
             .map_err(|reason| ApiError::invalid_field("ics_content", reason))?;
+        // A timed event leaves the rest of that day's business hours open.
+        parsed.fit_to(&before);
         let (holidays, added_count, updated_count, removed_count) =
             merge_holidays(&before.holidays, parsed.holidays, mode);
         let mut c = before.clone();
