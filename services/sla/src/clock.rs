@@ -5,8 +5,10 @@
 //! same history gives the same task SLA, the same timeline and the same next
 //! deadline, however the events arrived (out of order, twice).
 //!
-//! Per ticket event, in sequence order (duplicates dropped), after the timers
-//! due up to the event's instant:
+//! Per ticket event, in sequence order (duplicates dropped; an event's time
+//! is never taken as earlier than its predecessor's), after the timers due at
+//! or before the event's instant (a stop at the very breach instant is a
+//! breach):
 //! 1. not attached yet: the definition attaches at the first event at or after
 //!    `attach_time` whose snapshot matches the selection (the last event, at
 //!    `attach_time`, when none is that late);
