@@ -6,12 +6,11 @@
 //! first use and kept with prefix sums: `add` and `measure` are two binary searches within
 //! a year and one step per whole year crossed.
 //!
-//! Local times map to instants this way: a time that exists once is that instant; a time in
-//! a DST gap (spring forward) is the instant the gap starts, so a span crossing a gap counts
-//! only the wall-clock time that exists (01:00-04:00 on a spring-forward day in
-//! Europe/Berlin is 2 real hours); a time in an overlap (fall back) is its earlier
-//! occurrence, so a span covering the repeated hour counts it twice (real elapsed time), and
-//! a span lying wholly inside the repeated hour counts its first occurrence only.
+//! An instant is business time when the wall clock of the zone then reads a time inside a
+//! span of that local date. So a span crossing a DST gap (spring forward) counts only the
+//! wall-clock time that exists (01:00-04:00 on a spring-forward day in Europe/Berlin is 2
+//! real hours), and the repeated hour of an overlap (fall back) counts twice, as the real
+//! time it is (01:00-04:00 on a fall-back day is 4 hours; 02:00-02:30 is 1 hour).
 //!
 //! The tables cover years 1900..=2399 (UTC): `measure` counts no business time outside
 //! them and `add` returns `i64::MAX` when the duration is not used up by 2400.
@@ -23,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 
 use itsm_proto::itsm::sla::v1::Calendar;
 use jiff::Timestamp;
-use jiff::civil::{Date, DateTime, Time};
-use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 
 pub use validate::validate;
 
@@ -266,17 +265,31 @@ impl Hours {
         ) else {
             return Year::default();
         };
+        let segments = self.segments(low - 2 * MICROS_PER_DAY, high + 2 * MICROS_PER_DAY);
         let mut date = first;
         while date <= last {
             let spans = self.holidays.get(&date).unwrap_or_else(|| {
                 let weekday = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
                 &self.weekly[weekday]
             });
+            let midnight = days_from_civil(
+                i32::from(date.year()),
+                i32::from(date.month()),
+                i32::from(date.day()),
+            ) * MICROS_PER_DAY;
             for &(start, end) in spans {
-                let (start, end) = (self.instant(date, start), self.instant(date, end));
-                let (start, end) = (start.max(low), end.min(high));
-                if start < end {
-                    intervals.push((start, end));
+                // Wall-clock [start, end) read as UTC; in each stretch of constant offset the
+                // instants whose wall clock reads inside it.
+                let (local_start, local_end) = (
+                    midnight + i64::from(start) * MICROS_PER_SECOND,
+                    midnight + i64::from(end) * MICROS_PER_SECOND,
+                );
+                for &(from, to, offset) in &segments {
+                    let start = (local_start - offset).max(from).max(low);
+                    let end = (local_end - offset).min(to).min(high);
+                    if start < end {
+                        intervals.push((start, end));
+                    }
                 }
             }
             match date.tomorrow() {
@@ -304,52 +317,29 @@ impl Hours {
         table
     }
 
-    /// The instant of `seconds` after local midnight of `date` (86,400 = the next midnight),
-    /// microseconds: a time in a gap is the instant the gap starts, a time in an overlap
-    /// its earlier occurrence.
-    fn instant(&self, date: Date, seconds: i32) -> i64 {
-        let (date, seconds) = if seconds >= SECONDS_PER_DAY {
-            (date.tomorrow().unwrap_or(date), seconds - SECONDS_PER_DAY)
-        } else {
-            (date, seconds)
+    /// The stretches of constant UTC offset covering [from, to): (start, end, offset), all
+    /// in microseconds.
+    fn segments(&self, from: i64, to: i64) -> Vec<(i64, i64, i64)> {
+        let Ok(at) = Timestamp::from_microsecond(from) else {
+            return Vec::new();
         };
-        let time = Time::constant(
-            (seconds / 3600) as i8,
-            (seconds / 60 % 60) as i8,
-            (seconds % 60) as i8,
-            0,
-        );
-        let local: DateTime = date.to_datetime(time);
-        let wall = local_micros(local);
-        match self.tz.to_ambiguous_timestamp(local).offset() {
-            AmbiguousOffset::Unambiguous { offset } => wall - offset_micros(offset),
-            AmbiguousOffset::Fold { before, .. } => wall - offset_micros(before),
-            AmbiguousOffset::Gap { before, after } => {
-                // The wall time read with the old offset lies after the transition, with the
-                // new one before it: the transition is the last one before the former.
-                let later = wall - offset_micros(before);
-                let earlier = wall - offset_micros(after);
-                Timestamp::from_microsecond(later + 1)
-                    .ok()
-                    .and_then(|at| self.tz.preceding(at).next())
-                    .map(|t| t.timestamp().as_microsecond())
-                    .filter(|t| (earlier..=later).contains(t))
-                    .unwrap_or(later)
+        let mut segments = Vec::new();
+        let mut start = from;
+        let mut offset = offset_micros(self.tz.to_offset(at));
+        for transition in self.tz.following(at) {
+            let instant = transition.timestamp().as_microsecond();
+            if instant >= to {
+                break;
             }
+            if instant > start {
+                segments.push((start, instant, offset));
+                start = instant;
+            }
+            offset = offset_micros(transition.offset());
         }
+        segments.push((start, to, offset));
+        segments
     }
-}
-
-/// Microseconds of a civil date-time read as if it were UTC.
-fn local_micros(local: DateTime) -> i64 {
-    let days = days_from_civil(
-        i32::from(local.year()),
-        i32::from(local.month()),
-        i32::from(local.day()),
-    );
-    let seconds =
-        i64::from(local.hour()) * 3600 + i64::from(local.minute()) * 60 + i64::from(local.second());
-    days * MICROS_PER_DAY + seconds * MICROS_PER_SECOND
 }
 
 fn offset_micros(offset: jiff::tz::Offset) -> i64 {

@@ -447,6 +447,11 @@ fn validation_names_each_bad_field() {
 /// A random calendar: up to three spans on each day on a 15-minute grid, a zone with DST
 /// (one with a 30-minute shift), and random holidays in 2024-2025.
 fn arb_calendar() -> impl Strategy<Value = BusinessCalendar> {
+    arb_calendar_pb().prop_map(|(_, cal)| cal)
+}
+
+/// A random calendar and its compiled form.
+fn arb_calendar_pb() -> impl Strategy<Value = (Calendar, BusinessCalendar)> {
     let day = proptest::collection::btree_set(0i32..=96, 0..=6);
     let zone = prop_oneof![
         Just("Europe/Berlin"),
@@ -484,7 +489,8 @@ fn arb_calendar() -> impl Strategy<Value = BusinessCalendar> {
                 weekly.iter().map(|(d, s)| (*d, s.as_slice())).collect();
             let holiday_refs: Vec<Special<'_>> =
                 holidays.iter().map(|(d, s)| (*d, s.as_slice())).collect();
-            BusinessCalendar::compile(&calendar(zone, &weekly_refs, &holiday_refs), "").ok()
+            let pb = calendar(zone, &weekly_refs, &holiday_refs);
+            BusinessCalendar::compile(&pb, "").ok().map(|cal| (pb, cal))
         })
 }
 
@@ -494,8 +500,66 @@ fn arb_instant() -> impl Strategy<Value = i64> {
         .prop_map(|s| s * MICROS_PER_SECOND)
 }
 
+/// Business time in [start, end) by reading the wall clock every 15 minutes (instants on
+/// the 15-minute grid; spans and offsets of the test zones are on it too).
+fn reference(pb: &Calendar, start: i64, end: i64) -> i64 {
+    let tz = TimeZone::get(&pb.time_zone).unwrap();
+    let step = 15 * MINUTE;
+    let mut total = 0;
+    let mut t = start;
+    while t < end {
+        let local = tz.to_datetime(Timestamp::from_microsecond(t).unwrap());
+        let second = i32::from(local.hour()) * 3600 + i32::from(local.minute()) * 60;
+        let date = PbDate {
+            year: i32::from(local.year()),
+            month: i32::from(local.month()),
+            day: i32::from(local.day()),
+        };
+        let inside = |s: &DaySpan| {
+            let bound = |t: &Option<TimeOfDay>| {
+                t.map(|t| t.hours * 3600 + t.minutes * 60 + t.seconds)
+                    .unwrap()
+            };
+            bound(&s.start) <= second && second < bound(&s.end)
+        };
+        let business = match pb.holidays.iter().find(|h| h.date == Some(date)) {
+            Some(holiday) => holiday.open_spans.iter().any(inside),
+            None => pb.weekly_spans.iter().any(|w| {
+                w.day == i32::from(local.weekday().to_monday_one_offset())
+                    && inside(w.span.as_ref().unwrap())
+            }),
+        };
+        if business {
+            total += step;
+        }
+        t += step;
+    }
+    total
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn measure_matches_the_wall_clock(
+        (pb, cal) in arb_calendar_pb(),
+        // Around the 2024 DST changes of the test zones, on the 15-minute grid.
+        around in prop_oneof![
+            Just("2024-03-31T00:00:00Z"),
+            Just("2024-10-27T00:00:00Z"),
+            Just("2024-03-10T06:00:00Z"),
+            Just("2024-11-03T06:00:00Z"),
+            Just("2024-04-06T15:00:00Z"),
+            Just("2024-10-05T15:00:00Z"),
+            Just("2024-12-24T00:00:00Z"),
+        ],
+        from in -(4 * 24 * 4)..(4 * 24 * 4i64),
+        length in 0..(4 * 24 * 4i64),
+    ) {
+        let start = at(around) + from * 15 * MINUTE;
+        let end = start + length * 15 * MINUTE;
+        prop_assert_eq!(cal.measure(start, end), reference(&pb, start, end));
+    }
 
     #[test]
     fn measure_undoes_add(cal in arb_calendar(), start in arb_instant(), duration in 1i64..(40 * 24 * HOUR)) {
