@@ -771,6 +771,8 @@ impl<'a> Clock<'a> {
             (time, ConditionKind::Start, self.c.start.text.clone())
         };
         let Some((field, at, history)) = retro else {
+            // A pause condition already true when the clock starts pauses it.
+            self.pause_held = false;
             self.state = TaskSlaState::InProgress;
             self.start_time = Some(start_time);
             self.mark = start_time;

@@ -352,6 +352,33 @@ fn start_condition_waits_for_its_event() {
 }
 
 #[test]
+fn a_clock_starting_while_the_pause_condition_holds_starts_paused() {
+    let mut def = definition(4 * H);
+    def.start_condition = "assignee:*".into();
+    let mut ticket = Ticket::created(MONDAY, |_| {});
+    ticket
+        .state(MONDAY + H, IncidentState::OnHold)
+        .event(MONDAY + 2 * H, |i| i.assignee = "users/ana".into())
+        .state(MONDAY + 3 * H, IncidentState::InProgress);
+    let r = run(
+        &def,
+        &BusinessCalendar::always(),
+        &ticket.events,
+        MONDAY + 4 * H,
+    );
+    assert_eq!(
+        effects(&r)[2..],
+        [
+            (MONDAY + 2 * H, ClockEffect::Started),
+            (MONDAY + 2 * H, ClockEffect::Paused),
+            (MONDAY + 3 * H, ClockEffect::Resumed),
+        ]
+    );
+    assert_eq!(r.task_sla.elapsed, Some(duration(H)));
+    assert_eq!(r.task_sla.paused_duration, Some(duration(H)));
+}
+
+#[test]
 fn resume_condition_is_needed_to_resume_when_set() {
     let mut def = definition(4 * H);
     def.pause_condition = "state = ON_HOLD".into();
