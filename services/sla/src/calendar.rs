@@ -59,7 +59,6 @@ impl std::fmt::Display for CalendarError {
 }
 
 /// The compiled rules, shared by clones (and so is the cache of year tables).
-#[derive(Debug)]
 struct Hours {
     tz: TimeZone,
     /// Spans of each weekday, 0 = Monday, sorted.
@@ -68,6 +67,20 @@ struct Hours {
     holidays: HashMap<Date, Vec<Span>>,
     /// One table per UTC year FIRST_YEAR..=LAST_YEAR, built on first use.
     years: Box<[OnceLock<Year>]>,
+}
+
+impl std::fmt::Debug for Hours {
+    // The year tables are a cache: only how many are built.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hours")
+            .field("weekly", &self.weekly)
+            .field("holidays", &self.holidays.len())
+            .field(
+                "years_built",
+                &self.years.iter().filter(|y| y.get().is_some()).count(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The business intervals of one UTC year, sorted and disjoint, in microseconds.
