@@ -41,6 +41,9 @@ use crate::tickets::{self, TicketEvent, TicketSnapshot};
 pub const DEFAULT_WARNINGS: [i32; 3] = [50, 75, 100];
 /// `cancel_reason` when the ticket stops matching the selection.
 pub const SELECTION_NO_LONGER_MATCHES: &str = "selection_no_longer_matches";
+/// What `BusinessCalendar::add` answers when business time never runs out
+/// (no working time left): no breach instant, no timer.
+const NEVER: i64 = i64::MAX;
 /// `cancel_reason` when the cancel condition matched.
 pub const CANCEL_CONDITION: &str = "cancel_condition";
 
@@ -436,10 +439,12 @@ impl<'a> Clock<'a> {
         if self.breached {
             return self.breach_instant;
         }
-        (self.target > 0).then(|| {
-            self.calendar
-                .add(self.mark, self.target.saturating_sub(self.elapsed))
-        })
+        (self.target > 0)
+            .then(|| {
+                self.calendar
+                    .add(self.mark, self.target.saturating_sub(self.elapsed))
+            })
+            .filter(|at| *at != NEVER)
     }
 
     /// Counts time up to `to`, firing the thresholds it crosses at their instant.
@@ -866,15 +871,15 @@ impl<'a> Clock<'a> {
             now.max(self.mark)
         };
         let next_deadline = if self.state == TaskSlaState::InProgress {
-            self.next_threshold().map(|(p, at_elapsed)| {
+            self.next_threshold().and_then(|(p, at_elapsed)| {
                 let at = self
                     .calendar
                     .add(self.mark, at_elapsed.saturating_sub(self.elapsed));
-                if p == 100 {
+                (at != NEVER).then_some(if p == 100 {
                     Deadline::Breach { at }
                 } else {
                     Deadline::Warning { at, percentage: p }
-                }
+                })
             })
         } else {
             None

@@ -746,3 +746,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_target_business_time_never_reaches_has_no_breach_instant_nor_timer() {
+    let mut def = definition(H);
+    def.target = Some(prost_types::Duration {
+        seconds: i64::MAX / 1_000_000,
+        nanos: 0,
+    });
+    def.warning_percentages = vec![100];
+    let ticket = Ticket::created(MONDAY, |_| {});
+    let r = run(
+        &def,
+        &BusinessCalendar::always(),
+        &ticket.events,
+        MONDAY + H,
+    );
+    assert_eq!(state(&r), TaskSlaState::InProgress);
+    assert_eq!(r.task_sla.breach_time, None);
+    assert_eq!(r.next_deadline, None);
+    assert_eq!(r.task_sla.elapsed, Some(duration(H)));
+}
