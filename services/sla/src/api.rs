@@ -35,6 +35,9 @@ use call::Call;
 pub struct SlaApi {
     db: Db,
     tokens: Arc<OnceCell<PageTokens>>,
+    /// Compiled calendars by (id, version, zone): versions never change, so
+    /// an entry never goes stale (see `business_time`).
+    calendars: Arc<business_time::CompiledCalendars>,
 }
 
 impl SlaApi {
@@ -43,6 +46,7 @@ impl SlaApi {
         Self {
             db,
             tokens: Arc::new(OnceCell::new()),
+            calendars: Arc::default(),
         }
     }
 

@@ -491,6 +491,24 @@ async fn a_calendar_in_use_by_an_enabled_definition_cannot_be_deleted(db: TestDb
         .delete_calendar(as_(ADMIN, delete))
         .await
         .unwrap();
+    // Its calendar gone, the definition cannot be enabled again.
+    let mut enabled = d.clone();
+    enabled.enabled = true;
+    let status = svc
+        .client
+        .update_sla_definition(as_(
+            ADMIN,
+            pb::UpdateSlaDefinitionRequest {
+                sla_definition: Some(enabled),
+                update_mask: Some(mask(&["enabled"])),
+                etag: "v2".into(),
+                recompute_open_task_slas: false,
+                validate_only: false,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["sla_definition.calendar"]);
 }
 
 const ICS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n\
@@ -763,6 +781,17 @@ async fn business_time_is_added_and_measured_over_grpc(db: TestDb) {
     let c = svc
         .create_calendar("eu", office_hours("EU", "Europe/Berlin"))
         .await;
+    // Computed (and cached) before the holiday exists.
+    let r = svc
+        .client
+        .add_business_time(as_(
+            AGENT,
+            add("calendars/eu", 0, "", "2025-12-24T16:00:00Z", 8 * 3600),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.end_time.unwrap(), at("2025-12-25T16:00:00Z"));
     let mut with_holiday = c.clone();
     with_holiday.holidays = vec![holiday(2025, 12, 25, "Christmas")];
     svc.client

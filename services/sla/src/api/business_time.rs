@@ -2,6 +2,9 @@
 //! add a business duration to an instant, measure the business time between
 //! two instants. No calendar is 24x7.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use itsm_platform::{ApiError, Violations};
 use itsm_proto::itsm::sla::v1 as pb;
 use itsm_store::StoreError;
@@ -13,6 +16,29 @@ use crate::calendar::BusinessCalendar;
 use crate::store::calendars as rows;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// How many compiled calendars the cache keeps before it starts over.
+const CACHE_CAPACITY: usize = 256;
+
+/// Compiled calendars by (calendar id, version, zone). A version is immutable,
+/// so an entry is valid forever; the cache only bounds its size.
+#[derive(Debug, Default)]
+pub(crate) struct CompiledCalendars(Mutex<HashMap<(String, i64, String), BusinessCalendar>>);
+
+impl CompiledCalendars {
+    fn get(&self, key: &(String, i64, String)) -> Option<BusinessCalendar> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: (String, i64, String), calendar: BusinessCalendar) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(key, calendar);
+        }
+    }
+}
 
 fn micros_of_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
     t.seconds
@@ -69,19 +95,28 @@ impl SlaApi {
                 "must be a version number (1, 2, ...) or 0 for the current one",
             ));
         }
-        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
-        let c = rows::select(&mut conn, id, version)
-            .await?
-            .ok_or_else(|| match version {
-                0 => ApiError::not_found(name),
-                v => ApiError::not_found(format!("{name} version {v}")),
-            })?;
         if !zone.is_empty() && jiff::tz::TimeZone::get(zone).is_err() {
             return Err(ApiError::invalid_field(
                 "time_zone",
                 format!("unknown time zone {zone:?}"),
             ));
         }
+        let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+        let wanted = if version == 0 {
+            rows::current_version(&mut conn, id).await?.unwrap_or(0)
+        } else {
+            version
+        };
+        let key = (id.to_owned(), wanted, zone.to_owned());
+        if let Some(compiled) = self.calendars.get(&key) {
+            return Ok((compiled, wanted));
+        }
+        let c = rows::select(&mut conn, id, version)
+            .await?
+            .ok_or_else(|| match version {
+                0 => ApiError::not_found(name),
+                v => ApiError::not_found(format!("{name} version {v}")),
+            })?;
         let compiled = BusinessCalendar::compile(&c, zone).map_err(|errors| {
             let mut v = Violations::new();
             for e in errors {
@@ -96,6 +131,11 @@ impl SlaApi {
                 .err()
                 .unwrap_or_else(|| ApiError::internal("calendar does not compile"))
         })?;
+        // Keyed by the version read, which a concurrent update may have moved past `wanted`.
+        self.calendars.put(
+            (id.to_owned(), c.version, zone.to_owned()),
+            compiled.clone(),
+        );
         Ok((compiled, c.version))
     }
 

@@ -260,8 +260,10 @@ fn check(d: &pb::SlaDefinition, v: &mut Violations) {
 }
 
 impl SlaApi {
-    /// NOT_FOUND-free check that the definition's calendar exists (an
-    /// INVALID_ARGUMENT naming `sla_definition.calendar` otherwise).
+    /// Checks that the definition's calendar exists (INVALID_ARGUMENT naming
+    /// `sla_definition.calendar` otherwise). The calendar row is read with the
+    /// write lock, so a concurrent DeleteCalendar waits for this transaction
+    /// and then sees the definition that uses it.
     async fn check_calendar_exists(
         &self,
         conn: &mut sqlx::AnyConnection,
@@ -270,7 +272,11 @@ impl SlaApi {
         let Some(id) = calendars::id_of(&d.calendar) else {
             return Ok(());
         };
-        if calendars::select(conn, id, 0).await?.is_none() {
+        let lock = self.db.backend().lock_suffix();
+        let found = calendars::select_for_write(conn, id, lock)
+            .await?
+            .filter(|(deleted, _)| !deleted);
+        if found.is_none() {
             return Err(ApiError::invalid_field(
                 "sla_definition.calendar",
                 format!("{} does not exist", d.calendar),
@@ -484,9 +490,9 @@ impl SlaApi {
         let mut v = Violations::new();
         check(&d, &mut v);
         v.into_result()?;
-        if d.calendar != before.calendar {
-            self.check_calendar_exists(&mut tx, &d).await?;
-        }
+        // Also when unchanged: a disabled definition may point at a calendar
+        // deleted since, and must not come back to life with it.
+        self.check_calendar_exists(&mut tx, &d).await?;
         let mut changes = changes(&before, &d);
         if changes.is_empty() || request.validate_only {
             return Ok(if changes.is_empty() { before } else { d });

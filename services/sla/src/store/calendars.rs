@@ -142,3 +142,15 @@ pub async fn used_by(conn: &mut AnyConnection, id: &str) -> Result<Vec<String>, 
         .map(|id| format!("slaDefinitions/{id}"))
         .collect())
 }
+
+/// The current version number of calendar `id`, unless it is missing or deleted.
+pub async fn current_version(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let version = sqlx::query_scalar("SELECT version FROM calendars WHERE id = $1 AND deleted = 0")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(version)
+}
