@@ -283,6 +283,41 @@ pub fn replay(
     clock.finish(now)
 }
 
+/// A stored task SLA's figures carried forward from its `compute_time` to
+/// `now` (what a read shows without replaying): running time counts as
+/// elapsed, paused time as paused; remaining, percentage and wall_elapsed
+/// follow. Final clocks, and `now` before `compute_time`, are returned as is.
+/// `breached` and the warnings stay as the timers recorded them.
+pub fn project(task_sla: &pb::TaskSla, calendar: &BusinessCalendar, now: i64) -> pb::TaskSla {
+    let mut sla = task_sla.clone();
+    let from = sla.compute_time.as_ref().map_or(now, tickets::micros);
+    let state = TaskSlaState::try_from(sla.state).unwrap_or(TaskSlaState::Unspecified);
+    if now <= from || !matches!(state, TaskSlaState::InProgress | TaskSlaState::Paused) {
+        return sla;
+    }
+    let business = calendar.measure(from, now);
+    let target = micros_of(sla.target.as_ref());
+    let mut elapsed = micros_of(sla.elapsed.as_ref());
+    if state == TaskSlaState::InProgress {
+        elapsed = elapsed.saturating_add(business);
+        sla.elapsed = Some(duration(elapsed));
+        sla.remaining = Some(duration(target.saturating_sub(elapsed)));
+        sla.percentage = if target > 0 {
+            elapsed as f64 * 100.0 / target as f64
+        } else {
+            0.0
+        };
+    } else {
+        let paused = micros_of(sla.paused_duration.as_ref()).saturating_add(business);
+        sla.paused_duration = Some(duration(paused));
+    }
+    if let Some(start) = sla.start_time.as_ref().map(tickets::micros) {
+        sla.wall_elapsed = Some(duration(now.saturating_sub(start).max(0)));
+    }
+    sla.compute_time = Some(timestamp(now));
+    sla
+}
+
 /// The replay's running state.
 struct Clock<'a> {
     def: &'a pb::SlaDefinition,

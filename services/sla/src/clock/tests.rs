@@ -767,3 +767,62 @@ fn a_target_business_time_never_reaches_has_no_breach_instant_nor_timer() {
     assert_eq!(r.next_deadline, None);
     assert_eq!(r.task_sla.elapsed, Some(duration(H)));
 }
+
+#[test]
+fn projecting_a_stored_clock_matches_replaying_to_the_later_instant() {
+    let calendar = office_hours();
+    let def = definition(8 * H);
+    let mut ticket = Ticket::created(MONDAY + 10 * H, |_| {});
+    ticket.state(MONDAY + 12 * H, IncidentState::OnHold);
+    let conditions = compile_conditions(&def).unwrap();
+    let attach = MONDAY + 10 * H;
+    let running = replay(
+        &def,
+        &conditions,
+        &calendar,
+        &ticket.events[..1],
+        attach,
+        MONDAY + 11 * H,
+    );
+    let later = MONDAY + 15 * H;
+    let replayed = replay(
+        &def,
+        &conditions,
+        &calendar,
+        &ticket.events[..1],
+        attach,
+        later,
+    );
+    let projected = project(&running.task_sla, &calendar, later);
+    assert_eq!(projected.elapsed, replayed.task_sla.elapsed);
+    assert_eq!(projected.remaining, replayed.task_sla.remaining);
+    assert_eq!(projected.percentage, replayed.task_sla.percentage);
+    assert_eq!(projected.wall_elapsed, replayed.task_sla.wall_elapsed);
+    assert_eq!(projected.compute_time, Some(timestamp(later)));
+
+    let paused = replay(
+        &def,
+        &conditions,
+        &calendar,
+        &ticket.events,
+        attach,
+        MONDAY + 13 * H,
+    );
+    let replayed = replay(
+        &def,
+        &conditions,
+        &calendar,
+        &ticket.events,
+        attach,
+        MONDAY + DAY + 10 * H,
+    );
+    let projected = project(&paused.task_sla, &calendar, MONDAY + DAY + 10 * H);
+    assert_eq!(projected.elapsed, Some(duration(2 * H)));
+    assert_eq!(projected.paused_duration, replayed.task_sla.paused_duration);
+    assert_eq!(projected.paused_duration, Some(duration(6 * H)));
+    // Before the compute time: unchanged.
+    assert_eq!(
+        project(&paused.task_sla, &calendar, MONDAY),
+        paused.task_sla
+    );
+}
