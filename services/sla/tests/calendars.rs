@@ -25,6 +25,7 @@ backend_tests!(
     business_time_is_added_and_measured_over_grpc,
     bad_business_time_requests_name_the_field,
     agents_read_and_compute_but_cannot_change_calendars,
+    racing_writers_make_one_calendar_and_one_version_per_etag,
 );
 
 fn create(id: &str, calendar: pb::Calendar, request_id: &str) -> pb::CreateCalendarRequest {
@@ -1022,4 +1023,71 @@ async fn agents_read_and_compute_but_cannot_change_calendars(db: TestDb) {
         .unwrap_err();
     assert_eq!(unbuilt.code(), Code::Unimplemented);
     assert!(unbuilt.message().contains("GetTaskSla is not built yet"));
+}
+
+async fn racing_writers_make_one_calendar_and_one_version_per_etag(db: TestDb) {
+    let svc = start(&db).await;
+    // The same request retried concurrently: one calendar, every caller gets it.
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let mut client = svc.client().await;
+        racers.spawn(async move {
+            let request = create(
+                "race",
+                office_hours("Race", "Europe/Madrid"),
+                "0d4b3c2a-5555-4f57-9d0c-1c2d3e4f5a6b",
+            );
+            client
+                .create_calendar(as_(ADMIN, request))
+                .await
+                .map(tonic::Response::into_inner)
+        });
+    }
+    let results: Vec<_> = racers.join_all().await;
+    let first = results[0].as_ref().unwrap().clone();
+    for result in &results {
+        assert_eq!(result.as_ref().unwrap(), &first);
+    }
+    // Different requests for one id: one wins, the others are told it exists.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let mut client = svc.client().await;
+        racers.spawn(async move {
+            let request = create("contested", office_hours(&format!("C{i}"), "UTC"), "");
+            client
+                .create_calendar(as_(ADMIN, request))
+                .await
+                .map(|_| ())
+        });
+    }
+    let results: Vec<_> = racers.join_all().await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for result in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(result.code(), Code::AlreadyExists, "{result:?}");
+    }
+    // Concurrent updates from one etag: one new version, the others ABORTED.
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let mut client = svc.client().await;
+        let mut changed = first.clone();
+        changed.display_name = format!("Race {i}");
+        racers.spawn(async move {
+            let request = pb::UpdateCalendarRequest {
+                calendar: Some(changed),
+                update_mask: Some(mask(&["display_name"])),
+                etag: "v1".into(),
+            };
+            client
+                .update_calendar(as_(ADMIN, request))
+                .await
+                .map(|_| ())
+        });
+    }
+    let results: Vec<_> = racers.join_all().await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for result in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(result.code(), Code::Aborted, "{result:?}");
+    }
+    assert_eq!(svc.count("calendars").await, 2);
+    assert_eq!(svc.count("calendar_versions").await, 3);
 }
