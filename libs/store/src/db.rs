@@ -87,6 +87,17 @@ impl Db {
             // more round trip per call. A broken connection fails its first
             // statement instead, and the pool drops it.
             .test_before_acquire(false);
+        if backend == Backend::Postgres {
+            // Services run short statements; PostgreSQL's JIT compiles a plan
+            // whose cost estimate is high (a long IN list) and can spend more
+            // time compiling (hundreds of ms) than the statement runs.
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET jit = off").await?;
+                    Ok(())
+                })
+            });
+        }
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {

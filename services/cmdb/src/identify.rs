@@ -283,6 +283,7 @@ async fn by_rule(
         conditions.push_bind(SqlValue::Text(format!("classes/{id}")));
     }
     conditions.push(")");
+    let mut driven = false;
     for (i, key) in rule.attributes.iter().enumerate() {
         let Some(text) = reported_text(ci, key) else {
             return Ok(Vec::new());
@@ -306,7 +307,9 @@ async fn by_rule(
                 conditions.push_bind(SqlValue::Text(format!("cis/{uid}")));
                 conditions.push(")");
             }
-            _ => {
+            _ if !driven => {
+                // The first attribute drives the lookup (ci_attributes_norm)...
+                driven = true;
                 let alias = format!("a{i}");
                 sql.push(&format!(
                     " JOIN ci_attributes {alias} ON {alias}.ci_id = c.id AND {alias}.key = "
@@ -318,6 +321,24 @@ async fn by_rule(
                     sql.push(&format!(" AND {alias}.text_value = "));
                     sql.push_bind(SqlValue::Text(text));
                 }
+            }
+            _ => {
+                // ...the others are checked per candidate by primary key: a
+                // join let the planner read every CI sharing a common value
+                // (all servers of one DNS domain) before matching.
+                let alias = format!("a{i}");
+                let column = if rule.ignore_case {
+                    "norm_value"
+                } else {
+                    "text_value"
+                };
+                conditions.push(&format!(
+                    " AND (SELECT {alias}.{column} FROM ci_attributes {alias} \
+                     WHERE {alias}.ci_id = c.id AND {alias}.key = "
+                ));
+                conditions.push_bind(SqlValue::Text(key.clone()));
+                conditions.push(") = ");
+                conditions.push_bind(SqlValue::Text(if rule.ignore_case { norm } else { text }));
             }
         }
     }

@@ -31,6 +31,18 @@ impl BenchDb {
         })
     }
 
+    /// A database that exists already (not dropped by this run).
+    pub fn existing(name: &str) -> Self {
+        let admin = admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        Self {
+            url: format!("{base}/{name}"),
+            name: name.to_owned(),
+        }
+    }
+
     pub async fn drop_now(self) -> Result<(), sqlx::Error> {
         let mut conn = PgConnection::connect(&admin_url()).await?;
         conn.execute(sqlx::AssertSqlSafe(format!(

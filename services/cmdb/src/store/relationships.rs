@@ -4,7 +4,9 @@
 //!
 //! Walks read only the columns they need, a level at a time: `source_id IN
 //! (...)` is served by `relationships_edge (source_id, type, target_id)`,
-//! `target_id IN (...)` by `relationships_target (target_id, type, source_id)`.
+//! `target_id IN (...)` by `relationships_target_walk` (covering: index-only).
+
+use std::collections::HashMap;
 
 use itsm_platform::ApiError;
 use itsm_proto::itsm::cmdb::v1 as pb;
@@ -322,7 +324,7 @@ pub struct Hop {
 /// The hops from the CIs `ids` along edges of `types`: leaving them
 /// (`forward`: they are the edges' sources) or arriving at them. One
 /// statement per [`MAX_IN_LIST`] ids, served by `relationships_edge` or
-/// `relationships_target`.
+/// `relationships_target_walk` / `relationships_source_walk` (covering).
 pub async fn hops(
     conn: &mut AnyConnection,
     ids: &[i64],
@@ -338,14 +340,17 @@ pub async fn hops(
     } else {
         ("target_id", "source_id")
     };
+    // Two steps, each served by an index whatever the planner estimates for
+    // a long IN list: the edges (by `relationships_edge` or
+    // the covering walk indexes), then the CIs they reach (by primary key). One
+    // joined statement let PostgreSQL pick a merge join over all of `cis`.
+    let mut edges: Vec<(String, String, i64, i64)> = Vec::new();
     for chunk in ids.chunks(MAX_IN_LIST) {
         let mut sql = SqlBuilder::new("SELECT r.uid AS r_uid, r.type AS r_type, r.");
         sql.push(from)
-            .push(" AS r_from, ")
-            .push(CI_COLUMNS)
-            .push(" FROM relationships r JOIN cis c ON c.id = r.")
+            .push(" AS r_from, r.")
             .push(to)
-            .push(" WHERE r.")
+            .push(" AS r_to FROM relationships r WHERE r.")
             .push(from)
             .push(" IN ")
             .push_bind_list(padded(chunk))
@@ -353,12 +358,37 @@ pub async fn hops(
             .push_bind_list(types.iter().copied());
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
         for row in &rows {
+            edges.push((
+                row.try_get("r_uid")?,
+                row.try_get("r_type")?,
+                row.try_get("r_from")?,
+                row.try_get("r_to")?,
+            ));
+        }
+    }
+    let mut targets: Vec<i64> = edges.iter().map(|e| e.3).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let mut cis: HashMap<i64, CiRow> = HashMap::with_capacity(targets.len());
+    for chunk in targets.chunks(MAX_IN_LIST) {
+        let mut sql = SqlBuilder::new("SELECT ");
+        sql.push(CI_COLUMNS)
+            .push(" FROM cis c WHERE c.id IN ")
+            .push_bind_list(padded(chunk));
+        let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            let ci = ci_row(row)?;
+            cis.insert(ci.id, ci);
+        }
+    }
+    for (relationship_uid, type_id, from, to) in edges {
+        if let Some(ci) = cis.get(&to) {
             out.push(Hop {
-                relationship_uid: row.try_get("r_uid")?,
-                type_id: row.try_get("r_type")?,
-                from: row.try_get("r_from")?,
+                relationship_uid,
+                type_id,
+                from,
                 forward,
-                to: ci_row(row)?,
+                to: ci.clone(),
             });
         }
     }
