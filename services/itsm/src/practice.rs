@@ -133,9 +133,8 @@ impl Practice {
                 itsm_cmdb::service((*db).clone(), Arc::clone(cache)),
                 itsm_cmdb::POLICY,
             )?),
-            Self::Sla => server.add_service(
-                guard.protect(itsm_sla::service((*db).clone()), itsm_sla::POLICY)?,
-            ),
+            Self::Sla => server
+                .add_service(guard.protect(itsm_sla::service((*db).clone()), itsm_sla::POLICY)?),
             Self::Knowledge => server
                 .add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
             Self::Identity => server.add_service(
