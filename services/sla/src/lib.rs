@@ -15,7 +15,9 @@
 pub mod api;
 pub mod calendar;
 pub mod clock;
+pub mod engine;
 pub mod ics;
+pub mod jobs;
 pub mod store;
 pub mod tickets;
 
