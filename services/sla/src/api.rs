@@ -8,6 +8,7 @@
 //! - [`calendars`]: calendars, their versions and holiday import;
 //!   [`business_time`]: business-time arithmetic over a calendar.
 //! - [`definitions`]: SLA / OLA / UC definitions and their versions.
+//! - [`task_slas`]: task SLAs (read, list, explain, recompute one ticket).
 //! - [`audit`]: the audit trail of calendars and definitions.
 //! - [`later`]: the RPCs not built yet (UNIMPLEMENTED).
 
@@ -17,6 +18,7 @@ mod calendars;
 pub(crate) mod call;
 mod definitions;
 mod later;
+mod task_slas;
 
 use std::sync::Arc;
 

@@ -70,9 +70,16 @@ pub async fn apply_in(conn: &mut AnyConnection, event: &Event, now: i64) -> Resu
     .execute(&mut *conn)
     .await
     .map_err(StoreError::from)?;
-    replay_ticket(conn, &ticket_event.ticket, now, false, false)
-        .await
-        .map(|_| ())
+    replay_ticket(
+        conn,
+        &ticket_event.ticket,
+        now,
+        Until::LastEvent,
+        false,
+        false,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The ticket type of "incidents/INC0000042".
@@ -196,6 +203,52 @@ pub async fn load_calendar(
     Ok((compiled, c.version))
 }
 
+/// How long a ticket whose first stored event is not its sequence 1 waits for
+/// the earlier ones before its clocks start from what is there (a ticket
+/// older than this service, or events lost for good).
+pub const GAP_GRACE: i64 = 5 * 60 * 1_000_000;
+
+/// What of a ticket's history (sorted by sequence) can be replayed, and the
+/// instant to close the replay at. Only the run of consecutive sequences
+/// from 1 counts (from the first stored one, once [`GAP_GRACE`] has passed
+/// since it arrived); events after a gap wait for the missing ones. With a
+/// gap the replay closes at the last usable event (or the previous replay's
+/// instant, if later), so no effect is announced that the missing events
+/// could take back. `None`: nothing to replay yet.
+fn usable_history(
+    mut events: Vec<TicketEvent>,
+    oldest_received: i64,
+    last_compute: Option<i64>,
+    now: i64,
+) -> Option<(Vec<TicketEvent>, i64)> {
+    let first = events.first()?.sequence;
+    if first > 1 && now.saturating_sub(oldest_received) < GAP_GRACE {
+        return None;
+    }
+    let run = events
+        .iter()
+        .enumerate()
+        .take_while(|(i, e)| e.sequence == first + *i as u64)
+        .count();
+    if run == events.len() {
+        return Some((events, now));
+    }
+    events.truncate(run);
+    let last_time = events.iter().map(|e| e.time).max().unwrap_or(now);
+    let close = last_time.max(last_compute.unwrap_or(i64::MIN)).min(now);
+    Some((events, close))
+}
+
+/// Where a replay closes the clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// At `now`: the timers due by then fire (timers, recomputation).
+    Now,
+    /// At the ticket's last event (or the clocks' previous closing, if
+    /// later), never after `now`: what an applied event knows for sure.
+    LastEvent,
+}
+
 /// Which versions a replay uses for clocks that exist already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Versions {
@@ -212,6 +265,7 @@ pub async fn replay_ticket(
     conn: &mut AnyConnection,
     ticket: &str,
     now: i64,
+    until: Until,
     latest: bool,
     validate_only: bool,
 ) -> Result<Vec<String>, ApiError> {
@@ -221,10 +275,32 @@ pub async fn replay_ticket(
         Versions::Keep
     };
     let events = history(conn, ticket).await?;
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
     let stored = stored_of_ticket(conn, ticket).await?;
+    let oldest_received: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(received_at) FROM ticket_events WHERE ticket = $1")
+            .bind(ticket)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
+    let last_compute = stored
+        .iter()
+        .filter_map(|s| s.doc.compute_time.as_ref().map(tickets::micros))
+        .max();
+    let Some((events, close_at)) =
+        usable_history(events, oldest_received.unwrap_or(now), last_compute, now)
+    else {
+        return Ok(Vec::new());
+    };
+    let gap = close_at < now;
+    let now = match until {
+        Until::Now => close_at,
+        // Timers past the last event are fire_due_timers' (a consumer
+        // catching up must not announce what a later event takes back).
+        Until::LastEvent => {
+            let last = events.iter().map(|e| e.time).max().unwrap_or(close_at);
+            last.max(last_compute.unwrap_or(i64::MIN)).min(close_at)
+        }
+    };
     let current = enabled_definitions(conn, ticket_type(ticket)).await?;
     let mut changed = Vec::new();
     // The definitions with a clock already, newest clock per definition.
@@ -242,57 +318,46 @@ pub async fn replay_ticket(
         let Some(def_id) = definitions::id_of(&def_name) else {
             continue;
         };
-        let (def, cal_name, cal_version, attach_time) = match existing {
+        let (def, cal_name, cal_version) = match existing {
             Some(s) if versions == Versions::Keep => {
                 let Some(def) =
                     definitions::select(conn, def_id, s.doc.sla_definition_version).await?
                 else {
                     continue;
                 };
-                let attach = s.doc.create_time.as_ref().map_or(0, tickets::micros);
-                let attach = attach_of(&s.timeline).unwrap_or(attach);
-                (def, s.doc.calendar.clone(), s.doc.calendar_version, attach)
+                (def, s.doc.calendar.clone(), s.doc.calendar_version)
             }
             _ => {
                 let Some(def) = current.iter().find(|d| d.name == def_name).cloned() else {
                     continue;
                 };
-                let Ok(conditions) = clock::compile_conditions(&def) else {
-                    continue;
-                };
-                let attach = match existing {
-                    Some(s) => attach_of(&s.timeline).unwrap_or(0),
-                    None => match events
-                        .iter()
-                        .find(|e| clock::selects(&conditions, &e.snapshot))
-                    {
-                        Some(e) => e.time,
-                        None => continue,
-                    },
-                };
                 let cal = def.calendar.clone();
-                (def, cal, 0, attach)
+                (def, cal, 0)
             }
         };
         let Ok(conditions) = clock::compile_conditions(&def) else {
             continue;
         };
+        // The first event (in sequence order, whenever it arrived) selected by the definition.
+        let Some(attach_time) = events
+            .iter()
+            .find(|e| clock::selects(&conditions, &e.snapshot))
+            .map(|e| e.time)
+        else {
+            continue;
+        };
         let (calendar, cal_version) = load_calendar(conn, &def, &cal_name, cal_version).await?;
-        let r = clock::replay(&def, &conditions, &calendar, &events, attach_time, now)
+        let mut r = clock::replay(&def, &conditions, &calendar, &events, attach_time, now)
             .with_calendar_version(cal_version);
+        if gap {
+            // No timer over an incomplete history: the missing events come first.
+            r.next_deadline = None;
+        }
         if let Some(name) = save(conn, ticket, &def, existing, r, now, validate_only).await? {
             changed.push(name);
         }
     }
     Ok(changed)
-}
-
-/// The attach instant of a stored clock: its first timeline entry.
-fn attach_of(timeline: &[pb::TimelineEntry]) -> Option<i64> {
-    timeline
-        .first()
-        .and_then(|e| e.time.as_ref())
-        .map(tickets::micros)
 }
 
 fn comparable(t: &pb::TaskSla) -> pb::TaskSla {
@@ -524,7 +589,7 @@ pub async fn fire_due_timers(db: &Db, now: i64, limit: usize) -> Result<usize, A
         }
     }
     for ticket in &tickets_due {
-        replay_ticket(&mut tx, ticket, now, false, false).await?;
+        replay_ticket(&mut tx, ticket, now, Until::Now, false, false).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(rows.len())

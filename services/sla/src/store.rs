@@ -19,6 +19,7 @@ pub fn decode<M: Message + Default>(table: &str, doc: &[u8]) -> Result<M, StoreE
 
 pub mod calendars;
 pub mod definitions;
+pub mod task_slas;
 pub mod versioned;
 
 use itsm_platform::ApiError;

@@ -27,10 +27,6 @@ macro_rules! not_built {
 }
 
 not_built! {
-    get_task_sla(pb::GetTaskSlaRequest) -> pb::TaskSla = "GetTaskSla";
-    list_task_slas(pb::ListTaskSlasRequest) -> pb::ListTaskSlasResponse = "ListTaskSlas";
-    explain_task_sla(pb::ExplainTaskSlaRequest) -> pb::TaskSlaTimeline = "ExplainTaskSla";
-    recompute_ticket_slas(pb::RecomputeTicketSlasRequest) -> pb::RecomputeTicketSlasResponse = "RecomputeTicketSlas";
     recompute_task_slas(pb::RecomputeTaskSlasRequest) -> pb::Operation = "RecomputeTaskSlas";
     get_operation(pb::GetOperationRequest) -> pb::Operation = "GetOperation";
     list_operations(pb::ListOperationsRequest) -> pb::ListOperationsResponse = "ListOperations";
