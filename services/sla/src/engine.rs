@@ -113,12 +113,14 @@ pub async fn history(conn: &mut AnyConnection, ticket: &str) -> Result<Vec<Ticke
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub id: i64,
+    /// The row's version: the sequence of its latest event.
+    pub version: i64,
     pub doc: pb::TaskSla,
     pub timeline: Vec<pb::TimelineEntry>,
 }
 
 async fn stored_of_ticket(conn: &mut AnyConnection, ticket: &str) -> Result<Vec<Stored>, ApiError> {
-    let rows = sqlx::query("SELECT id, doc FROM task_slas WHERE ticket = $1 ORDER BY id")
+    let rows = sqlx::query("SELECT id, version, doc FROM task_slas WHERE ticket = $1 ORDER BY id")
         .bind(ticket)
         .fetch_all(&mut *conn)
         .await
@@ -127,9 +129,15 @@ async fn stored_of_ticket(conn: &mut AnyConnection, ticket: &str) -> Result<Vec<
     for row in rows {
         let id: i64 = row.try_get("id").map_err(StoreError::from)?;
         let doc: Vec<u8> = row.try_get("doc").map_err(StoreError::from)?;
+        let version: i64 = row.try_get("version").map_err(StoreError::from)?;
         let doc: pb::TaskSla = decode("task_slas", &doc)?;
         let timeline = timeline_of(conn, id).await?;
-        out.push(Stored { id, doc, timeline });
+        out.push(Stored {
+            id,
+            version,
+            doc,
+            timeline,
+        });
     }
     Ok(out)
 }
@@ -426,6 +434,16 @@ async fn save(
         0
     };
     let ts = |t: &Option<prost_types::Timestamp>| t.as_ref().map_or(0, tickets::micros);
+    // One event per entry that was not in the stored timeline; each takes
+    // the next version of the row as its sequence.
+    let old = existing.map(|s| s.timeline.as_slice()).unwrap_or_default();
+    let announced: Vec<(&pb::TimelineEntry, &'static str)> = timeline
+        .iter()
+        .filter(|e| !old.iter().any(|o| same_entry(o, e)))
+        .filter_map(|e| effect_event_type(e).map(|t| (e, t)))
+        .collect();
+    let previous_version = existing.map_or(0, |s| s.version);
+    let version = previous_version + i64::try_from(announced.len()).unwrap_or(i64::MAX).max(1);
     let doc = task_sla.encode_to_vec();
     let uid = name.trim_start_matches("taskSlas/").to_owned();
     let calendar_id = calendars::id_of(&task_sla.calendar)
@@ -440,7 +458,7 @@ async fn save(
                 "UPDATE task_slas SET sla_definition_version = $2, calendar_id = $3, calendar_version = $4, \
                  state = $5, breached = $6, next_deadline_at = $7, breach_at = $8, stop_at = $9, start_at = $10, \
                  assignment_group = $11, priority = $12, service = $13, ticket_sequence = $14, updated_at = $15, \
-                 version = version + 1, doc = $16 WHERE id = $1",
+                 version = $17, doc = $16 WHERE id = $1",
             )
             .bind(s.id)
             .bind(task_sla.sla_definition_version)
@@ -458,6 +476,7 @@ async fn save(
             .bind(seq_i64(task_sla.ticket_sequence))
             .bind(now)
             .bind(&doc)
+            .bind(version)
             .execute(&mut *conn)
             .await
             .map_err(StoreError::from)?;
@@ -473,7 +492,7 @@ async fn save(
                 "INSERT INTO task_slas (uid, tenant, ticket, sla_definition_id, sla_definition_version, calendar_id, \
                  calendar_version, state, breached, next_deadline_at, breach_at, stop_at, start_at, assignment_group, \
                  priority, service, kind, ticket_sequence, created_at, updated_at, version, doc) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, 1, $20) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $21, $20) \
                  RETURNING id",
             )
             .bind(&uid)
@@ -496,6 +515,7 @@ async fn save(
             .bind(seq_i64(task_sla.ticket_sequence))
             .bind(now)
             .bind(&doc)
+            .bind(version)
             .fetch_one(&mut *conn)
             .await
             .map_err(StoreError::from)?;
@@ -514,18 +534,9 @@ async fn save(
         .await
         .map_err(StoreError::from)?;
     }
-    // One event per entry that was not in the stored timeline.
-    let old = existing.map(|s| s.timeline.as_slice()).unwrap_or_default();
     let actor = Actor::system("sla");
-    let mut sequence = existing.map_or(0, |s| s.timeline.len() as u64);
-    for entry in timeline
-        .iter()
-        .filter(|e| !old.iter().any(|o| same_entry(o, e)))
-    {
-        let Some(event_type) = effect_event_type(entry) else {
-            continue;
-        };
-        sequence += 1;
+    let first = u64::try_from(previous_version).unwrap_or_default() + 1;
+    for (sequence, (entry, event_type)) in (first..).zip(announced) {
         let payload = pb::TaskSlaEvent {
             task_sla: Some(task_sla.clone()),
             changes: Vec::new(),

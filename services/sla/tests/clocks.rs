@@ -16,12 +16,13 @@ use itsm_testkit::{TestDb, backend_tests};
 use prost::Message as _;
 use tonic::Code;
 
-use support::{ADMIN, AGENT, Harness, as_, at, office_hours, seconds, start};
+use support::{ADMIN, AGENT, Harness, as_, at, bad_fields, mask, office_hours, seconds, start};
 
 backend_tests!(
     on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instant,
     events_twice_and_out_of_order_give_the_same_clock,
     task_slas_are_listed_by_filter_and_explained,
+    a_ticket_is_recomputed_with_the_latest_or_its_own_versions,
 );
 
 const H: i64 = 3_600_000_000;
@@ -280,6 +281,18 @@ async fn on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instan
         0
     );
     assert_eq!(breached_events(&svc.event_names(&sla.name).await), 1);
+    let sequences: Vec<u64> = svc
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.subject == sla.name)
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(
+        sequences,
+        [1, 2, 3, 4, 5, 6],
+        "one sequence per event, in order"
+    );
 
     // The timeline explains it.
     let timeline = explain(&mut svc, &sla.name).await;
@@ -519,4 +532,156 @@ async fn task_slas_are_listed_by_filter_and_explained(db: TestDb) {
         timeline.task_sla.unwrap().state,
         pb::TaskSlaState::Achieved as i32
     );
+}
+
+fn recompute(
+    ticket: &str,
+    mode: pb::RecomputeMode,
+    validate_only: bool,
+) -> pb::RecomputeTicketSlasRequest {
+    pb::RecomputeTicketSlasRequest {
+        ticket: ticket.into(),
+        mode: mode as i32,
+        validate_only,
+        request_id: String::new(),
+    }
+}
+
+async fn a_ticket_is_recomputed_with_the_latest_or_its_own_versions(db: TestDb) {
+    let mut svc = start(&db).await;
+    setup(&mut svc).await;
+    let m = monday();
+    let mut ticket = Ticket::created("INC0000042", m + 10 * H, 1, "network");
+    ticket.state(m + 11 * H, IncidentState::Resolved);
+    for e in &ticket.events {
+        engine::apply_ticket_event(&svc.db, e, m + 11 * H)
+            .await
+            .unwrap();
+    }
+    let before = list(&mut svc, "").await;
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].state, pb::TaskSlaState::Achieved as i32);
+    assert_eq!(before[0].sla_definition_version, 1);
+
+    // The target drops to 30 minutes: version 2.
+    let d = pb::SlaDefinition {
+        name: "slaDefinitions/p1-resolution".into(),
+        target: Some(seconds(1800)),
+        ..pb::SlaDefinition::default()
+    };
+    svc.client
+        .update_sla_definition(as_(
+            ADMIN,
+            pb::UpdateSlaDefinitionRequest {
+                sla_definition: Some(d),
+                update_mask: Some(mask(&["target"])),
+                etag: "v1".into(),
+                recompute_open_task_slas: false,
+                validate_only: false,
+            },
+        ))
+        .await
+        .unwrap();
+
+    let kept = svc
+        .client
+        .recompute_ticket_slas(as_(
+            ADMIN,
+            recompute(
+                "incidents/INC0000042",
+                pb::RecomputeMode::KeepVersions,
+                false,
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(kept.changed.is_empty(), "same versions, same clock");
+
+    let dry = svc
+        .client
+        .recompute_ticket_slas(as_(
+            ADMIN,
+            recompute(
+                "incidents/INC0000042",
+                pb::RecomputeMode::LatestVersions,
+                true,
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dry.changed, [before[0].name.clone()]);
+    let unchanged = list(&mut svc, "").await;
+    assert_eq!(
+        unchanged[0].sla_definition_version, 1,
+        "validate_only stores nothing"
+    );
+    let events_before = svc.count("outbox").await;
+
+    let latest = svc
+        .client
+        .recompute_ticket_slas(as_(
+            ADMIN,
+            recompute(
+                "incidents/INC0000042",
+                pb::RecomputeMode::LatestVersions,
+                false,
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(latest.changed, [before[0].name.clone()]);
+    let after = list(&mut svc, "").await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].name, before[0].name, "the same task SLA");
+    assert_eq!(after[0].sla_definition_version, 2);
+    assert_eq!(after[0].state, pb::TaskSlaState::Breached as i32);
+    assert!(after[0].breached);
+    assert_eq!(
+        svc.event_names(&after[0].name)
+            .await
+            .last()
+            .map(String::as_str),
+        Some("sla.task_sla.stopped_breached")
+    );
+    assert!(svc.count("outbox").await > events_before);
+
+    // Bad input and unknown tickets.
+    let bad = svc
+        .client
+        .recompute_ticket_slas(as_(
+            ADMIN,
+            recompute("INC42", pb::RecomputeMode::LatestVersions, false),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&bad), ["ticket"]);
+    let missing = svc
+        .client
+        .recompute_ticket_slas(as_(
+            ADMIN,
+            recompute(
+                "incidents/INC0009999",
+                pb::RecomputeMode::LatestVersions,
+                false,
+            ),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    let denied = svc
+        .client
+        .recompute_ticket_slas(as_(
+            AGENT,
+            recompute(
+                "incidents/INC0000042",
+                pb::RecomputeMode::LatestVersions,
+                false,
+            ),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
 }
