@@ -44,6 +44,7 @@ pub async fn apply_in(conn: &mut AnyConnection, event: &Event, now: i64) -> Resu
     let Some(ticket_event) = tickets::from_event(event) else {
         return Ok(());
     };
+    lock_ticket(conn, &ticket_event.ticket, true).await?;
     let existing = sqlx::query(
         "SELECT 1 FROM ticket_events WHERE event_id = $1 OR (ticket = $2 AND sequence = $3)",
     )
@@ -80,6 +81,37 @@ pub async fn apply_in(conn: &mut AnyConnection, event: &Event, now: i64) -> Resu
     )
     .await
     .map(|_| ())
+}
+
+/// Serializes the work on one ticket's clocks across transactions (a
+/// PostgreSQL advisory lock held to the end of the transaction; SQLite
+/// writers are serialized already). With `wait` false, answers whether the
+/// lock was free instead of waiting for it.
+async fn lock_ticket(conn: &mut AnyConnection, ticket: &str, wait: bool) -> Result<bool, ApiError> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(true);
+    }
+    // FNV-1a of the ticket: a stable advisory lock key of its own.
+    let key = format!("sla.ticket.{ticket}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let key = i64::from_ne_bytes(key.to_ne_bytes());
+    if wait {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
+        return Ok(true);
+    }
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(got)
 }
 
 /// The ticket type of "incidents/INC0000042".
@@ -592,18 +624,24 @@ pub async fn fire_due_timers(db: &Db, now: i64, limit: usize) -> Result<usize, A
         .fetch_all(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-    let mut tickets_due: Vec<String> = Vec::new();
+    // Due clocks per ticket: one replay fires every timer of the ticket.
+    let mut tickets_due: std::collections::BTreeMap<String, usize> = Default::default();
     for row in &rows {
         let ticket: String = row.try_get("ticket").map_err(StoreError::from)?;
-        if !tickets_due.contains(&ticket) {
-            tickets_due.push(ticket);
-        }
+        *tickets_due.entry(ticket).or_default() += 1;
     }
-    for ticket in &tickets_due {
+    let mut fired = 0;
+    for (ticket, due) in &tickets_due {
+        // Busy: a ticket event or another replica is replaying it right now
+        // (and so fires its due timers); never wait while holding row locks.
+        if !lock_ticket(&mut tx, ticket, false).await? {
+            continue;
+        }
         replay_ticket(&mut tx, ticket, now, Until::Now, false, false).await?;
+        fired += due;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(rows.len())
+    Ok(fired)
 }
 
 /// The bus handler: applies incident events to the clocks in the consumer's

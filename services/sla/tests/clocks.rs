@@ -23,6 +23,7 @@ backend_tests!(
     events_twice_and_out_of_order_give_the_same_clock,
     task_slas_are_listed_by_filter_and_explained,
     a_ticket_is_recomputed_with_the_latest_or_its_own_versions,
+    the_consumer_applies_once_and_racing_timer_workers_fire_once,
 );
 
 const H: i64 = 3_600_000_000;
@@ -684,4 +685,71 @@ async fn a_ticket_is_recomputed_with_the_latest_or_its_own_versions(db: TestDb) 
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+async fn breached_count(svc: &Harness) -> usize {
+    svc.events()
+        .await
+        .iter()
+        .filter(|e| e.r#type == "sla.task_sla.breached")
+        .count()
+}
+
+async fn the_consumer_applies_once_and_racing_timer_workers_fire_once(db: TestDb) {
+    use itsm_events::Handler as _;
+    let mut svc = start(&db).await;
+    setup(&mut svc).await;
+    let m = monday();
+    // Created long ago: every timer of its clock is due now.
+    let ticket = Ticket::created("INC0000042", m + 10 * H, 1, "network");
+    for _ in 0..2 {
+        let mut tx = svc.db.begin().await.unwrap();
+        engine::TicketClocks
+            .handle(&mut tx, &ticket.events[0])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(svc.count("ticket_events").await, 1);
+    assert_eq!(svc.count("task_slas").await, 1);
+    let sla = list(&mut svc, "").await.remove(0);
+    assert!(!sla.breached, "the timers are the worker's");
+
+    let now = itsm_store::now_micros();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = svc.db.clone();
+            tokio::spawn(async move { engine::fire_due_timers(&db, now, 100).await.unwrap() })
+        })
+        .collect();
+    let mut fired = 0;
+    for w in workers {
+        fired += w.await.unwrap();
+    }
+    assert_eq!(fired, 1, "one worker fired the clock");
+    assert_eq!(breached_count(&svc).await, 1);
+    let sla = list(&mut svc, "").await.remove(0);
+    assert!(sla.breached);
+    assert_eq!(
+        sla.breach_time.as_ref().map(micros),
+        Some(m + 34 * H),
+        "7h Monday, 1h Tuesday: Tuesday 10:00"
+    );
+
+    // The job fires a new clock's timers on its own.
+    let other = Ticket::created("INC0000043", m + 10 * H, 1, "network");
+    engine::apply_ticket_event(&svc.db, &other.events[0], m + 10 * H)
+        .await
+        .unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let job = tokio::spawn(itsm_sla::jobs::run_timers(svc.db.clone(), cancel.clone()));
+    let mut waited = 0;
+    while breached_count(&svc).await < 2 {
+        assert!(waited < 100, "the timer job did not fire within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    cancel.cancel();
+    job.await.unwrap();
+    assert_eq!(breached_count(&svc).await, 2);
 }
