@@ -11,6 +11,8 @@
 //! - [`store`]: the tables (see the migration for the layout: resources keep
 //!   their protobuf message whole, with copies of the columns queries need).
 //! - [`api`]: the handlers.
+//! - [`engine`]: ticket events applied to the clocks (the bus consumer) and
+//!   the durable timers; [`jobs`]: the timer worker loop.
 
 pub mod api;
 pub mod calendar;
