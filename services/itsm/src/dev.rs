@@ -94,6 +94,13 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     let mut workers = Vec::new();
     for (practice, db) in &databases {
         workers.extend(crate::serve::spawn_jobs(*practice, db, &jobs));
+        if *practice == Practice::Sla {
+            workers.push(crate::events::spawn_ticket_clocks(
+                db,
+                Arc::clone(&bus),
+                &jobs,
+            ));
+        }
         workers.push(crate::events::spawn_relay(
             *practice,
             db,

@@ -70,3 +70,14 @@ pub fn spawn_cmdb_invalidation(
     let consumer = itsm_events::Consumer::new(db.clone(), bus, Arc::new(handler), config);
     tokio::spawn(consumer.run(cancel.clone()))
 }
+
+/// Drives the SLA clocks from the ticket events on the bus (consumer group
+/// `sla.ticket-clocks`: each event applied once, in the SLA database).
+pub fn spawn_ticket_clocks(
+    db: &Db,
+    bus: Arc<dyn EventBus>,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let consumer = itsm_sla::engine::consumer(db.clone(), bus);
+    tokio::spawn(consumer.run(cancel.clone()))
+}

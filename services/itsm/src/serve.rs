@@ -60,6 +60,13 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let jobs = CancellationToken::new();
     let mut workers = spawn_jobs(practice, &db, &jobs);
     if let Some(bus) = bus {
+        if practice == Practice::Sla {
+            workers.push(crate::events::spawn_ticket_clocks(
+                &db,
+                Arc::clone(&bus),
+                &jobs,
+            ));
+        }
         if practice == Practice::Cmdb {
             workers.push(crate::events::spawn_cmdb_invalidation(
                 &db,
@@ -97,6 +104,11 @@ pub fn spawn_jobs(practice: Practice, db: &Db, cancel: &CancellationToken) -> Ve
             AUTO_CLOSE_EVERY,
         ))],
         Practice::Cmdb => vec![tokio::spawn(itsm_cmdb::jobs::run_health(
+            db.clone(),
+            cancel.clone(),
+        ))],
+        // Fires warning and breach timers from their durable deadlines.
+        Practice::Sla => vec![tokio::spawn(itsm_sla::jobs::run_timers(
             db.clone(),
             cancel.clone(),
         ))],

@@ -104,3 +104,63 @@ async fn dev_relays_each_practice_outbox_to_its_in_process_bus() {
     assert!(wait_all_sent(&dir.path().join("incidents.db")).await >= 1);
     dev.child.kill().await.unwrap();
 }
+
+/// The whole path in one process: an incident's event leaves its outbox, the
+/// SLA service consumes it from the bus and starts the clock of a matching
+/// definition.
+#[tokio::test]
+async fn dev_starts_an_sla_clock_from_an_incident_event() {
+    use itsm_proto::itsm::sla::v1 as sla;
+    use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut dev = start_dev(dir.path()).await;
+    let channel = connect(&dev.addr).await;
+    let mut slas = SlaServiceClient::new(channel);
+    let mut request = Request::new(sla::CreateSlaDefinitionRequest {
+        sla_definition: Some(sla::SlaDefinition {
+            display_name: "Resolve within 8 hours".into(),
+            kind: sla::SlaKind::Sla as i32,
+            ticket_type: "incidents".into(),
+            target: Some(prost_types::Duration {
+                seconds: 8 * 3600,
+                nanos: 0,
+            }),
+            stop_condition: "state = RESOLVED".into(),
+            enabled: true,
+            ..sla::SlaDefinition::default()
+        }),
+        sla_definition_id: "resolution".into(),
+        request_id: String::new(),
+        validate_only: false,
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", dev.admin_token).parse().unwrap(),
+    );
+    slas.create_sla_definition(request).await.unwrap();
+
+    open_incident(&dev.addr, &dev.admin_token).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut request = Request::new(sla::ListTaskSlasRequest {
+            page_size: 10,
+            page_token: String::new(),
+            filter: "ticket = \"incidents/INC0000001\"".into(),
+            order_by: String::new(),
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", dev.admin_token).parse().unwrap(),
+        );
+        let found = slas.list_task_slas(request).await.unwrap().into_inner();
+        if let Some(clock) = found.task_slas.first() {
+            assert_eq!(clock.sla_definition, "slaDefinitions/resolution");
+            assert_eq!(clock.state, sla::TaskSlaState::InProgress as i32);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no task SLA after 15 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    dev.child.kill().await.unwrap();
+}

@@ -1013,16 +1013,15 @@ async fn agents_read_and_compute_but_cannot_change_calendars(db: TestDb) {
     assert_eq!(status.code(), Code::PermissionDenied);
     let unbuilt = svc
         .client
-        .get_task_sla(as_(
-            ADMIN,
-            pb::GetTaskSlaRequest {
-                name: "taskSlas/x".into(),
-            },
-        ))
+        .get_compliance_report(as_(ADMIN, pb::GetComplianceReportRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(unbuilt.code(), Code::Unimplemented);
-    assert!(unbuilt.message().contains("GetTaskSla is not built yet"));
+    assert!(
+        unbuilt
+            .message()
+            .contains("GetComplianceReport is not built yet")
+    );
 }
 
 async fn racing_writers_make_one_calendar_and_one_version_per_etag(db: TestDb) {
