@@ -10,14 +10,16 @@
 //! - [`definitions`]: SLA / OLA / UC definitions and their versions.
 //! - [`task_slas`]: task SLAs (read, list, explain, recompute one ticket).
 //! - [`audit`]: the audit trail of calendars and definitions.
-//! - [`later`]: the RPCs not built yet (UNIMPLEMENTED).
+//! - [`operations`]: recomputation operations (start, read, list, cancel).
+//! - [`reports`]: compliance and breaches with their cause.
 
 mod audit;
 mod business_time;
 mod calendars;
 pub(crate) mod call;
 mod definitions;
-mod later;
+mod operations;
+mod reports;
 mod task_slas;
 
 use std::sync::Arc;
@@ -32,23 +34,32 @@ use tonic::{Request, Response, Status};
 
 use call::Call;
 
+use crate::engine::Engine;
+
 /// The `SlaService` handlers. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SlaApi {
     db: Db,
     tokens: Arc<OnceCell<PageTokens>>,
-    /// Compiled calendars by (id, version, zone): versions never change, so
-    /// an entry never goes stale (see `business_time`).
-    calendars: Arc<business_time::CompiledCalendars>,
+    /// The clock engine, with its compiled calendars (shared with
+    /// `business_time`).
+    engine: Engine,
 }
 
 impl SlaApi {
-    /// Handlers over `db`, migrated with [`crate::MIGRATIONS`].
+    /// Handlers over `db`, migrated with [`crate::MIGRATIONS`], with an
+    /// engine that knows no CMDB.
     pub fn new(db: Db) -> Self {
+        Self::with_engine(db, Engine::default())
+    }
+
+    /// Handlers over `db` whose replays use `engine` (the one the ticket
+    /// consumer and the timer job use, so they share compiled calendars).
+    pub fn with_engine(db: Db, engine: Engine) -> Self {
         Self {
             db,
             tokens: Arc::new(OnceCell::new()),
-            calendars: Arc::default(),
+            engine,
         }
     }
 

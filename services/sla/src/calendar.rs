@@ -18,7 +18,7 @@
 mod validate;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use itsm_proto::itsm::sla::v1::Calendar;
 use jiff::Timestamp;
@@ -388,6 +388,31 @@ fn days_from_civil(year: i32, month: i32, day: i32) -> i64 {
     let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
+}
+
+/// How many compiled calendars a [`CalendarCache`] keeps before it starts over.
+const CACHE_CAPACITY: usize = 256;
+
+/// Compiled calendars by (calendar id, version, zone). A version is immutable,
+/// so an entry is valid forever; the capacity only bounds the memory.
+#[derive(Debug, Default)]
+pub struct CalendarCache(Mutex<HashMap<(String, i64, String), BusinessCalendar>>);
+
+impl CalendarCache {
+    /// The compiled calendar of `key`, if compiled before.
+    pub fn get(&self, key: &(String, i64, String)) -> Option<BusinessCalendar> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    /// Keeps `calendar` under `key`.
+    pub fn put(&self, key: (String, i64, String), calendar: BusinessCalendar) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= CACHE_CAPACITY {
+                map.clear();
+            }
+            map.insert(key, calendar);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -193,6 +193,17 @@ pub fn selects(conditions: &Conditions, snapshot: &TicketSnapshot) -> bool {
     conditions.selection.holds(conditions.schema, snapshot)
 }
 
+/// Whether a new clock attaches on this snapshot after the previous clock of
+/// the definition was canceled: the ticket is selected again (a priority
+/// raised back to P1) and neither the cancel nor the stop condition holds,
+/// so a canceled or resolved ticket does not start a clock again.
+pub fn reattaches(conditions: &Conditions, snapshot: &TicketSnapshot) -> bool {
+    let set_and_holds = |c: &Condition| !c.is_empty() && c.holds(conditions.schema, snapshot);
+    selects(conditions, snapshot)
+        && !set_and_holds(&conditions.cancel)
+        && !set_and_holds(&conditions.stop)
+}
+
 /// The next instant a timer must fire for a running clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deadline {

@@ -10,9 +10,13 @@
 //!   fields of each ticket type the conditions may use.
 //! - [`store`]: the tables (see the migration for the layout: resources keep
 //!   their protobuf message whole, with copies of the columns queries need).
-//! - [`api`]: the handlers.
+//! - [`api`]: the handlers; [`reports`]: compliance buckets and tallies,
+//!   and where a breached clock's time went.
 //! - [`engine`]: ticket events applied to the clocks (the bus consumer) and
-//!   the durable timers; [`jobs`]: the timer worker loop.
+//!   the durable timers; [`jobs`]: the timer worker loop; [`zones`]: where a
+//!   clock's time zone comes from (the CMDB for a CI's location).
+//! - [`operations`]: long-running recomputations of many task SLAs (after
+//!   a calendar or definition edit, or RecomputeTaskSlas) and their worker.
 
 pub mod api;
 pub mod calendar;
@@ -20,8 +24,11 @@ pub mod clock;
 pub mod engine;
 pub mod ics;
 pub mod jobs;
+pub mod operations;
+pub mod reports;
 pub mod store;
 pub mod tickets;
+pub mod zones;
 
 use itsm_proto::itsm::sla::v1::sla_service_server::SlaServiceServer;
 use itsm_store::Db;
@@ -45,6 +52,6 @@ pub const POLICY: &str = include_str!("../policy.toml");
 
 /// The tonic service to add to a server, over a database migrated with
 /// [`MIGRATIONS`].
-pub fn service(db: Db) -> SlaServiceServer<SlaApi> {
-    SlaServiceServer::new(SlaApi::new(db))
+pub fn service(db: Db, engine: engine::Engine) -> SlaServiceServer<SlaApi> {
+    SlaServiceServer::new(SlaApi::with_engine(db, engine))
 }

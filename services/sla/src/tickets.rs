@@ -128,6 +128,7 @@ pub fn incident_snapshot(incident: &Incident) -> TicketSnapshot {
     text("number", &incident.number);
     text("title", &incident.title);
     text("caller", &incident.caller);
+    text("caller_time_zone", &incident.caller_time_zone);
     text("category", &incident.category);
     text("subcategory", &incident.subcategory);
     text("service", &incident.service);
@@ -245,6 +246,7 @@ pub static INCIDENT: Schema = Schema {
         field("urgency", FieldKind::Enum(LEVELS)),
         field("priority", FieldKind::Enum(PRIORITIES)),
         field("caller", FieldKind::Text),
+        field("caller_time_zone", FieldKind::Text),
         field("category", FieldKind::Text),
         field("subcategory", FieldKind::Text),
         field("service", FieldKind::Text),
@@ -381,6 +383,7 @@ mod tests {
                 new_value: "ON_HOLD".into(),
             }],
             journal_entry: None,
+            notify: Vec::new(),
         };
         let mut event = Event {
             id: "e1".into(),

@@ -8,15 +8,17 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use itsm_proto::itsm::events::v1::Event;
-use itsm_proto::itsm::incidents::v1::{HoldReason, Incident, IncidentEvent, IncidentState};
+use itsm_proto::itsm::incidents::v1::IncidentState;
 use itsm_proto::itsm::sla::v1 as pb;
 use itsm_sla::engine;
 use itsm_testkit::{TestDb, backend_tests};
 use prost::Message as _;
 use tonic::Code;
 
-use support::{ADMIN, AGENT, Harness, as_, at, bad_fields, mask, office_hours, seconds, start};
+use support::{
+    ADMIN, AGENT, H, Harness, Ticket, as_, bad_fields, mask, micros, monday, office_hours, seconds,
+    start, ts,
+};
 
 backend_tests!(
     on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instant,
@@ -25,81 +27,6 @@ backend_tests!(
     a_ticket_is_recomputed_with_the_latest_or_its_own_versions,
     the_consumer_applies_once_and_racing_timer_workers_fire_once,
 );
-
-const H: i64 = 3_600_000_000;
-
-fn micros(t: &prost_types::Timestamp) -> i64 {
-    t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
-}
-
-fn ts(micros: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: micros.div_euclid(1_000_000),
-        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
-    }
-}
-
-/// Monday 2026-01-05T00:00:00Z.
-fn monday() -> i64 {
-    micros(&at("2026-01-05T00:00:00Z"))
-}
-
-/// An incident's events as the incidents service would publish them.
-struct Ticket {
-    incident: Incident,
-    events: Vec<Event>,
-}
-
-impl Ticket {
-    fn created(number: &str, time: i64, priority: i32, group: &str) -> Self {
-        let mut t = Self {
-            incident: Incident {
-                name: format!("incidents/{number}"),
-                number: number.to_owned(),
-                state: IncidentState::New as i32,
-                priority,
-                assignment_group: group.to_owned(),
-                create_time: Some(ts(time)),
-                ..Incident::default()
-            },
-            events: Vec::new(),
-        };
-        t.push(time, "incidents.incident.created");
-        t
-    }
-
-    fn push(&mut self, time: i64, event_type: &str) {
-        let sequence = self.events.len() as u64 + 1;
-        let payload = IncidentEvent {
-            incident: Some(self.incident.clone()),
-            ..IncidentEvent::default()
-        };
-        self.events.push(Event {
-            id: format!("{}-{sequence}", self.incident.number),
-            r#type: event_type.to_owned(),
-            source: "itsm.incidents".into(),
-            subject: self.incident.name.clone(),
-            time: Some(ts(time)),
-            sequence,
-            payload: Some(prost_types::Any {
-                type_url: "type.googleapis.com/itsm.incidents.v1.IncidentEvent".into(),
-                value: payload.encode_to_vec(),
-            }),
-            ..Event::default()
-        });
-    }
-
-    fn state(&mut self, time: i64, state: IncidentState) -> &mut Self {
-        self.incident.state = state as i32;
-        self.incident.hold_reason = if state == IncidentState::OnHold {
-            HoldReason::AwaitingCaller as i32
-        } else {
-            0
-        };
-        self.push(time, "incidents.incident.updated");
-        self
-    }
-}
 
 fn definition(calendar: &str, target_hours: i64) -> pb::SlaDefinition {
     pb::SlaDefinition {
@@ -178,7 +105,10 @@ async fn on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instan
         .state(m + 34 * H, IncidentState::InProgress);
     for e in &ticket.events {
         let now = micros(e.time.as_ref().unwrap());
-        engine::apply_ticket_event(&svc.db, e, now).await.unwrap();
+        engine::Engine::default()
+            .apply_ticket_event(&svc.db, e, now)
+            .await
+            .unwrap();
     }
     // 2h ran Monday 10:00-12:00; 6h are left from Tuesday 10:00.
     let predicted = svc
@@ -211,7 +141,8 @@ async fn on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instan
 
     // Just before the instant the breach has not happened.
     assert_eq!(
-        engine::fire_due_timers(&svc.db, predicted - 1, 100)
+        engine::Engine::default()
+            .fire_due_timers(&svc.db, predicted - 1, 100)
             .await
             .unwrap(),
         1,
@@ -240,7 +171,8 @@ async fn on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instan
     assert_eq!(breached_events(&svc.event_names(&sla.name).await), 0);
 
     assert_eq!(
-        engine::fire_due_timers(&svc.db, predicted, 100)
+        engine::Engine::default()
+            .fire_due_timers(&svc.db, predicted, 100)
             .await
             .unwrap(),
         1
@@ -276,7 +208,8 @@ async fn on_hold_awaiting_the_caller_pauses_and_breaches_at_the_predicted_instan
     );
     // Nothing is due any more: firing again changes nothing.
     assert_eq!(
-        engine::fire_due_timers(&svc.db, predicted + H, 100)
+        engine::Engine::default()
+            .fire_due_timers(&svc.db, predicted + H, 100)
             .await
             .unwrap(),
         0
@@ -350,11 +283,15 @@ async fn events_twice_and_out_of_order_give_the_same_clock(db: TestDb) {
     };
     let now = m + 50 * H;
     for e in story("INC0000001") {
-        engine::apply_ticket_event(&svc.db, &e, now).await.unwrap();
+        engine::Engine::default()
+            .apply_ticket_event(&svc.db, &e, now)
+            .await
+            .unwrap();
     }
     let shuffled = story("INC0000002");
     for i in [3, 1, 4, 0, 3, 2, 0, 4, 1] {
-        engine::apply_ticket_event(&svc.db, &shuffled[i], now)
+        engine::Engine::default()
+            .apply_ticket_event(&svc.db, &shuffled[i], now)
             .await
             .unwrap();
     }
@@ -449,7 +386,10 @@ async fn task_slas_are_listed_by_filter_and_explained(db: TestDb) {
         .chain(&low.events)
         .chain(&other.events)
     {
-        engine::apply_ticket_event(&svc.db, e, now).await.unwrap();
+        engine::Engine::default()
+            .apply_ticket_event(&svc.db, e, now)
+            .await
+            .unwrap();
     }
     assert_eq!(
         list(&mut svc, "").await.len(),
@@ -555,7 +495,8 @@ async fn a_ticket_is_recomputed_with_the_latest_or_its_own_versions(db: TestDb) 
     let mut ticket = Ticket::created("INC0000042", m + 10 * H, 1, "network");
     ticket.state(m + 11 * H, IncidentState::Resolved);
     for e in &ticket.events {
-        engine::apply_ticket_event(&svc.db, e, m + 11 * H)
+        engine::Engine::default()
+            .apply_ticket_event(&svc.db, e, m + 11 * H)
             .await
             .unwrap();
     }
@@ -704,7 +645,7 @@ async fn the_consumer_applies_once_and_racing_timer_workers_fire_once(db: TestDb
     let ticket = Ticket::created("INC0000042", m + 10 * H, 1, "network");
     for _ in 0..2 {
         let mut tx = svc.db.begin().await.unwrap();
-        engine::TicketClocks
+        engine::TicketClocks::default()
             .handle(&mut tx, &ticket.events[0])
             .await
             .unwrap();
@@ -719,7 +660,12 @@ async fn the_consumer_applies_once_and_racing_timer_workers_fire_once(db: TestDb
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let db = svc.db.clone();
-            tokio::spawn(async move { engine::fire_due_timers(&db, now, 100).await.unwrap() })
+            tokio::spawn(async move {
+                engine::Engine::default()
+                    .fire_due_timers(&db, now, 100)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut fired = 0;
@@ -738,11 +684,16 @@ async fn the_consumer_applies_once_and_racing_timer_workers_fire_once(db: TestDb
 
     // The job fires a new clock's timers on its own.
     let other = Ticket::created("INC0000043", m + 10 * H, 1, "network");
-    engine::apply_ticket_event(&svc.db, &other.events[0], m + 10 * H)
+    engine::Engine::default()
+        .apply_ticket_event(&svc.db, &other.events[0], m + 10 * H)
         .await
         .unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let job = tokio::spawn(itsm_sla::jobs::run_timers(svc.db.clone(), cancel.clone()));
+    let job = tokio::spawn(itsm_sla::jobs::run_timers(
+        svc.db.clone(),
+        engine::Engine::default(),
+        cancel.clone(),
+    ));
     let mut waited = 0;
     while breached_count(&svc).await < 2 {
         assert!(waited < 100, "the timer job did not fire within 10 s");

@@ -119,7 +119,8 @@ async fn a_definition_is_created_read_listed_versioned_and_deleted(db: TestDb) {
         .into_inner();
     assert_eq!(ola.warning_percentages, [80, 100]);
 
-    // Update: a new version, the old one readable; recompute accepted, not run yet.
+    // Update: a new version, the old one readable; the recomputation of its
+    // open task SLAs started.
     let mut changed = first.clone();
     changed.target = Some(seconds(2 * 3600));
     changed.pause_condition = "state = ON_HOLD".into();
@@ -133,7 +134,7 @@ async fn a_definition_is_created_read_listed_versioned_and_deleted(db: TestDb) {
         .into_inner();
     assert_eq!((v2.version, v2.etag.as_str()), (2, "v2"));
     assert_eq!(v2.target, Some(seconds(7200)));
-    assert!(v2.recompute_operation.is_empty());
+    assert!(v2.recompute_operation.starts_with("operations/"));
     let v1 = svc
         .client
         .get_sla_definition(as_(
@@ -305,10 +306,7 @@ async fn a_definition_is_created_read_listed_versioned_and_deleted(db: TestDb) {
         prost::Message::decode(updated.payload.unwrap().value.as_slice()).unwrap();
     assert_eq!(payload.sla_definition.unwrap().version, 2);
     let fields: Vec<String> = payload.changes.iter().map(|c| c.field.clone()).collect();
-    assert_eq!(
-        fields,
-        ["target", "pause_condition", "recompute_open_task_slas"]
-    );
+    assert_eq!(fields, ["target", "pause_condition", "recompute_operation"]);
     let audit = svc
         .client
         .list_audit_entries(as_(

@@ -2,9 +2,6 @@
 //! add a business duration to an instant, measure the business time between
 //! two instants. No calendar is 24x7.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use itsm_platform::{ApiError, Violations};
 use itsm_proto::itsm::sla::v1 as pb;
 use itsm_store::StoreError;
@@ -16,29 +13,6 @@ use crate::calendar::BusinessCalendar;
 use crate::store::calendars as rows;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
-
-/// How many compiled calendars the cache keeps before it starts over.
-const CACHE_CAPACITY: usize = 256;
-
-/// Compiled calendars by (calendar id, version, zone). A version is immutable,
-/// so an entry is valid forever; the cache only bounds its size.
-#[derive(Debug, Default)]
-pub(crate) struct CompiledCalendars(Mutex<HashMap<(String, i64, String), BusinessCalendar>>);
-
-impl CompiledCalendars {
-    fn get(&self, key: &(String, i64, String)) -> Option<BusinessCalendar> {
-        self.0.lock().ok()?.get(key).cloned()
-    }
-
-    fn put(&self, key: (String, i64, String), calendar: BusinessCalendar) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= CACHE_CAPACITY {
-                map.clear();
-            }
-            map.insert(key, calendar);
-        }
-    }
-}
 
 fn micros_of_timestamp(t: &prost_types::Timestamp) -> Option<i64> {
     t.seconds
@@ -108,7 +82,7 @@ impl SlaApi {
             version
         };
         let key = (id.to_owned(), wanted, zone.to_owned());
-        if let Some(compiled) = self.calendars.get(&key) {
+        if let Some(compiled) = self.engine.calendars().get(&key) {
             return Ok((compiled, wanted));
         }
         let c = rows::select(&mut conn, id, version)
@@ -132,7 +106,7 @@ impl SlaApi {
                 .unwrap_or_else(|| ApiError::internal("calendar does not compile"))
         })?;
         // Keyed by the version read, which a concurrent update may have moved past `wanted`.
-        self.calendars.put(
+        self.engine.calendars().put(
             (id.to_owned(), c.version, zone.to_owned()),
             compiled.clone(),
         );

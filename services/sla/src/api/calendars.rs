@@ -18,6 +18,7 @@ use super::SlaApi;
 use super::call::{self, Call, Change};
 use crate::calendar;
 use crate::ics;
+use crate::operations;
 use crate::store::{self, calendars as rows, versioned};
 
 const CREATED: &str = "sla.calendar.created";
@@ -395,6 +396,10 @@ impl SlaApi {
             return Ok(before);
         }
         next_version(&mut c, call, now);
+        if operations::calendar_counts_differently(&before, &c) {
+            c.recompute_operation =
+                operations::after_calendar_change(&mut tx, &c, call::principal(call), now).await?;
+        }
         rows::update(&mut tx, &id, &c, now).await?;
         let change = Change {
             resource: &sent.name,
@@ -564,6 +569,8 @@ impl SlaApi {
             });
         }
         next_version(&mut c, call, now);
+        c.recompute_operation =
+            operations::after_calendar_change(&mut tx, &c, call::principal(call), now).await?;
         rows::update(&mut tx, &id, &c, now).await?;
         let change = Change {
             resource: &name,

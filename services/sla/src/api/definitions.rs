@@ -410,10 +410,11 @@ impl SlaApi {
         })
     }
 
-    /// Changes a definition: a new version. `recompute_open_task_slas` is
-    /// accepted and recorded in the audit entry, but the recomputation itself
-    /// is not built yet: the returned definition's `recompute_operation` is
-    /// empty and running task SLAs keep their version.
+    /// Changes a definition: a new version. With `recompute_open_task_slas`
+    /// it also starts, in the same transaction, the recomputation that moves
+    /// the definition's open task SLAs to the new version (named by
+    /// `recompute_operation` and in the audit entry); otherwise running task
+    /// SLAs keep their version.
     pub(super) async fn update_sla_definition(
         &self,
         call: &Call,
@@ -497,18 +498,18 @@ impl SlaApi {
         if changes.is_empty() || request.validate_only {
             return Ok(if changes.is_empty() { before } else { d });
         }
-        if request.recompute_open_task_slas {
-            changes.push(FieldChange::new(
-                "recompute_open_task_slas",
-                "false",
-                "true (requested; recomputation not built yet)",
-            ));
-        }
         d.version += 1;
         d.etag = etag::from_version(d.version);
         d.updated_by = Some(call::principal(call));
         d.update_time = Some(itsm_store::audit::timestamp(now));
         d.recompute_operation.clear();
+        if request.recompute_open_task_slas {
+            let principal = call::principal(call);
+            let op =
+                crate::operations::after_definition_change(&mut tx, &d, principal, now).await?;
+            changes.push(FieldChange::new("recompute_operation", "", &op));
+            d.recompute_operation = op;
+        }
         rows::update(&mut tx, &id, &d, now).await?;
         let change = Change {
             resource: &sent.name,

@@ -39,14 +39,10 @@ impl SlaApi {
         conn: &mut AnyConnection,
         sla: pb::TaskSla,
     ) -> Result<pb::TaskSla, ApiError> {
-        let def = match crate::store::definitions::id_of(&sla.sla_definition) {
-            Some(id) => crate::store::definitions::select(conn, id, sla.sla_definition_version)
-                .await?
-                .unwrap_or_default(),
-            None => pb::SlaDefinition::default(),
-        };
-        let (calendar, _) =
-            engine::load_calendar(conn, &def, &sla.calendar, sla.calendar_version).await?;
+        let (calendar, _) = self
+            .engine
+            .load_calendar(conn, &sla.calendar, sla.calendar_version, &sla.time_zone)
+            .await?;
         Ok(clock::project(&sla, &calendar, itsm_store::now_micros()))
     }
 
@@ -130,15 +126,17 @@ impl SlaApi {
             return Err(ApiError::not_found(ticket));
         }
         let now = itsm_store::now_micros();
-        let changed = engine::replay_ticket(
-            &mut tx,
-            ticket,
-            now,
-            engine::Until::Now,
-            latest,
-            request.validate_only,
-        )
-        .await?;
+        let changed = self
+            .engine
+            .replay_ticket(
+                &mut tx,
+                ticket,
+                now,
+                engine::Until::Now,
+                latest,
+                request.validate_only,
+            )
+            .await?;
         let rows = sqlx::query("SELECT doc FROM task_slas WHERE ticket = $1 ORDER BY id")
             .bind(ticket)
             .fetch_all(&mut *tx)

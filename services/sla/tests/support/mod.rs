@@ -49,15 +49,20 @@ pub struct Harness {
     server: TestServer,
 }
 
-/// The SLA server on `test_db`, migrated.
+/// The SLA server on `test_db`, migrated, with an engine that knows no CMDB.
 pub async fn start(test_db: &TestDb) -> Harness {
+    start_with(test_db, itsm_sla::engine::Engine::default()).await
+}
+
+/// The SLA server on `test_db`, migrated, its replays run by `engine`.
+pub async fn start_with(test_db: &TestDb, engine: itsm_sla::engine::Engine) -> Harness {
     let authn = Authenticator::new(Some(JwtVerifier::hs256(SECRET, settings())), None);
     let guard = Guard::new(Arc::new(authn));
     let db = Db::connect(test_db.url()).await.unwrap();
     db.migrate(itsm_sla::MIGRATIONS.as_ref()).await.unwrap();
     let service = guard
         .protect(
-            SlaServiceServer::new(SlaApi::new(db.clone())),
+            SlaServiceServer::new(SlaApi::with_engine(db.clone(), engine)),
             itsm_sla::POLICY,
         )
         .unwrap();
@@ -240,4 +245,88 @@ pub fn precondition(status: &Status) -> (String, String, String) {
     assert_eq!(failure.violations.len(), 1);
     let v = &failure.violations[0];
     (v.r#type.clone(), v.subject.clone(), v.description.clone())
+}
+
+// Incident events as the incidents service publishes them (shared by the
+// clock, operation and report tests).
+
+use itsm_proto::itsm::events::v1::Event;
+use itsm_proto::itsm::incidents::v1::{HoldReason, Incident, IncidentEvent, IncidentState};
+
+/// An hour in microseconds.
+pub const H: i64 = 3_600_000_000;
+
+/// Microseconds since the epoch of `t`.
+pub fn micros(t: &prost_types::Timestamp) -> i64 {
+    t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000
+}
+
+/// The timestamp of `micros` since the epoch.
+pub fn ts(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+/// Monday 2026-01-05T00:00:00Z.
+pub fn monday() -> i64 {
+    micros(&at("2026-01-05T00:00:00Z"))
+}
+
+/// An incident's events as the incidents service would publish them.
+pub struct Ticket {
+    pub incident: Incident,
+    pub events: Vec<Event>,
+}
+
+impl Ticket {
+    pub fn created(number: &str, time: i64, priority: i32, group: &str) -> Self {
+        let mut t = Self {
+            incident: Incident {
+                name: format!("incidents/{number}"),
+                number: number.to_owned(),
+                state: IncidentState::New as i32,
+                priority,
+                assignment_group: group.to_owned(),
+                create_time: Some(ts(time)),
+                ..Incident::default()
+            },
+            events: Vec::new(),
+        };
+        t.push(time, "incidents.incident.created");
+        t
+    }
+
+    pub fn push(&mut self, time: i64, event_type: &str) {
+        let sequence = self.events.len() as u64 + 1;
+        let payload = IncidentEvent {
+            incident: Some(self.incident.clone()),
+            ..IncidentEvent::default()
+        };
+        self.events.push(Event {
+            id: format!("{}-{sequence}", self.incident.number),
+            r#type: event_type.to_owned(),
+            source: "itsm.incidents".into(),
+            subject: self.incident.name.clone(),
+            time: Some(ts(time)),
+            sequence,
+            payload: Some(prost_types::Any {
+                type_url: "type.googleapis.com/itsm.incidents.v1.IncidentEvent".into(),
+                value: payload.encode_to_vec(),
+            }),
+            ..Event::default()
+        });
+    }
+
+    pub fn state(&mut self, time: i64, state: IncidentState) -> &mut Self {
+        self.incident.state = state as i32;
+        self.incident.hold_reason = if state == IncidentState::OnHold {
+            HoldReason::AwaitingCaller as i32
+        } else {
+            0
+        };
+        self.push(time, "incidents.incident.updated");
+        self
+    }
 }
