@@ -7,6 +7,7 @@ use itsm_store::audit::{FieldChange, timestamp};
 use itsm_store::etag;
 use prost::Message as _;
 
+use crate::domain::escalation::Escalation;
 use crate::domain::incident::{Draft, Incident};
 use crate::domain::journal::JournalEntry;
 use crate::domain::matrix::{self, PriorityMatrix};
@@ -21,6 +22,7 @@ pub fn draft(incident: pb::Incident) -> Draft {
         impact: incident.impact,
         urgency: incident.urgency,
         caller: incident.caller,
+        caller_time_zone: incident.caller_time_zone,
         category: incident.category,
         subcategory: incident.subcategory,
         service: incident.service,
@@ -91,6 +93,22 @@ pub fn incident(i: &Incident) -> pb::Incident {
         first_contact_resolution: i.first_contact_resolution,
         etag: etag::from_version(i.version),
         tenant: i.tenant.clone(),
+        caller_time_zone: i.caller_time_zone.clone(),
+        escalated: i.escalated,
+        escalations: i.escalations.iter().map(escalation).collect(),
+    }
+}
+
+/// An escalation as the API returns it.
+fn escalation(e: &Escalation) -> pb::Escalation {
+    pb::Escalation {
+        task_sla: e.task_sla.clone(),
+        sla_definition: e.sla_definition.clone(),
+        sla_display_name: e.sla_display_name.clone(),
+        percentage: e.percentage,
+        time: Some(timestamp(e.time)),
+        assignment_group: e.assignment_group.clone(),
+        notified: e.notified.clone(),
     }
 }
 
@@ -129,10 +147,22 @@ pub fn event_payload(
     changes: &[FieldChange],
     journal_entry: Option<common::JournalEntry>,
 ) -> prost_types::Any {
+    notifying_payload(incident, changes, journal_entry, Vec::new())
+}
+
+/// [`event_payload`], naming the subjects a notifier should tell beyond
+/// the watchers (`notify`).
+pub fn notifying_payload(
+    incident: &Incident,
+    changes: &[FieldChange],
+    journal_entry: Option<common::JournalEntry>,
+    notify: Vec<String>,
+) -> prost_types::Any {
     let event = pb::IncidentEvent {
         incident: Some(self::incident(incident)),
         changes: field_changes(changes),
         journal_entry,
+        notify,
     };
     any("itsm.incidents.v1.IncidentEvent", event.encode_to_vec())
 }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use itsm_auth::forward::OwnCredential;
 use itsm_platform::{ApiError, ErrorCode};
-use itsm_proto::itsm::cmdb::v1::GetCiRequest;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
+use itsm_proto::itsm::cmdb::v1::{Ci, GetCiRequest};
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
-use itsm_proto::itsm::identity::v1::{CheckMembershipRequest, GetGroupRequest};
+use itsm_proto::itsm::identity::v1::{CheckMembershipRequest, GetGroupRequest, Group};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -38,6 +38,11 @@ pub trait Directory: Send + Sync + Debug {
     /// The subjects in `group`, sorted; empty for an unknown group. Errors as
     /// for [`Directory::is_member`].
     async fn members(&self, group: &str) -> Result<Vec<String>, ApiError>;
+
+    /// The subject of `group`'s manager: `None` when the group has none or
+    /// there is no such group. Errors as for [`Directory::is_member`]; an
+    /// escalation then goes ahead without notifying anyone.
+    async fn manager(&self, group: &str) -> Result<Option<String>, ApiError>;
 }
 
 /// A directory that knows no group: every assignment is refused as naming an
@@ -54,6 +59,10 @@ impl Directory for NoDirectory {
 
     async fn members(&self, _group: &str) -> Result<Vec<String>, ApiError> {
         Ok(Vec::new())
+    }
+
+    async fn manager(&self, _group: &str) -> Result<Option<String>, ApiError> {
+        Ok(None)
     }
 }
 
@@ -120,20 +129,31 @@ impl Directory for IdentityDirectory {
     }
 
     async fn members(&self, group: &str) -> Result<Vec<String>, ApiError> {
+        let found = self.group(group).await?;
+        let mut members = found.map(|g| g.members).unwrap_or_default();
+        members.sort();
+        Ok(members)
+    }
+
+    async fn manager(&self, group: &str) -> Result<Option<String>, ApiError> {
+        let found = self.group(group).await?;
+        Ok(found.map(|g| g.manager).filter(|m| !m.is_empty()))
+    }
+}
+
+impl IdentityDirectory {
+    /// The group `group` (GetGroup); `None` when identity knows no such group
+    /// or cannot parse its name.
+    async fn group(&self, group: &str) -> Result<Option<Group>, ApiError> {
         let request = GetGroupRequest {
             name: format!("groups/{group}"),
         };
         match self.client.clone().get_group(request).await {
-            Ok(reply) => {
-                let mut members = reply.into_inner().members;
-                members.sort();
-                Ok(members)
-            }
+            Ok(reply) => Ok(Some(reply.into_inner())),
             Err(status) => {
                 let error = ApiError::from_status(&status);
                 match error.code() {
-                    // No such group, or a name identity cannot parse: no members.
-                    ErrorCode::NotFound | ErrorCode::InvalidArgument => Ok(Vec::new()),
+                    ErrorCode::NotFound | ErrorCode::InvalidArgument => Ok(None),
                     _ => Err(identity_failure("GetGroup", &status, &error)),
                 }
             }
@@ -208,21 +228,24 @@ impl RemoteCmdb {
     }
 }
 
-#[async_trait]
-impl Cmdb for RemoteCmdb {
-    async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError> {
+impl RemoteCmdb {
+    /// The fields `paths` of CI `ci` (GetCi with a read mask): `None` for a
+    /// CI the CMDB does not know (or not a CI name at all); UNAVAILABLE,
+    /// saying what was asked (`wanted`), when the CMDB cannot answer.
+    pub async fn get_ci(
+        &self,
+        ci: &str,
+        paths: &[&str],
+        wanted: &str,
+    ) -> Result<Option<Ci>, ApiError> {
         let request = GetCiRequest {
             name: ci.to_owned(),
             read_mask: Some(prost_types::FieldMask {
-                paths: vec!["support_group".to_owned()],
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
             }),
         };
         match self.client.clone().get_ci(request).await {
-            Ok(reply) => {
-                let group = reply.into_inner().support_group;
-                Ok((!group.is_empty()).then_some(group))
-            }
-            // Not a CI the CMDB knows (or not a CI name at all): no support group.
+            Ok(reply) => Ok(Some(reply.into_inner())),
             Err(status)
                 if matches!(
                     status.code(),
@@ -233,11 +256,20 @@ impl Cmdb for RemoteCmdb {
             }
             Err(status) => Err(ApiError::new(
                 ErrorCode::Unavailable,
-                format!(
-                    "the CMDB could not say which group supports {ci}: {}",
-                    status.message()
-                ),
+                format!("the CMDB could not say {wanted} {ci}: {}", status.message()),
             )),
         }
+    }
+}
+
+#[async_trait]
+impl Cmdb for RemoteCmdb {
+    async fn support_group(&self, ci: &str) -> Result<Option<String>, ApiError> {
+        let found = self
+            .get_ci(ci, &["support_group"], "which group supports")
+            .await?;
+        Ok(found
+            .map(|ci| ci.support_group)
+            .filter(|group| !group.is_empty()))
     }
 }

@@ -12,10 +12,12 @@
 //! - [`lifecycle`]: what each lifecycle method does to an incident.
 //! - [`journal`], [`related`]: journal entries, watchers and links.
 //! - [`settings`]: practice-wide settings.
+//! - [`escalation`]: what an SLA breach does to an open incident.
 
 pub mod alerts;
 pub mod automation;
 pub mod enums;
+pub mod escalation;
 pub mod hierarchy;
 pub mod incident;
 pub mod journal;

@@ -22,12 +22,15 @@
 //! - [`directory`]: group membership, asked before an assignee is accepted
 //!   and for the members rules pick from; CI support groups.
 //! - [`jobs`]: background work under a lease: auto-close.
+//! - [`escalation`]: the consumer of SLA events escalating an incident whose
+//!   SLA breached (flag, escalation entry, the group's manager notified).
 
 pub mod alertmanager;
 pub mod api;
 mod convert;
 pub mod directory;
 pub mod domain;
+pub mod escalation;
 pub mod jobs;
 pub mod store;
 

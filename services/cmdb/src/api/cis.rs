@@ -430,6 +430,22 @@ impl CmdbApi {
             .await
     }
 
+    /// The time zone of the CI `name` ("cis/<uuid>") as GetCi's `time_zone`
+    /// gives it (its own, else its location chain's), for in-process callers
+    /// (the SLA clocks of `itsm dev`). `None` when it has none, or no such CI.
+    pub async fn ci_time_zone(&self, name: &str) -> Result<Option<String>, ApiError> {
+        let Some(uid) = crate::ci_uid(name) else {
+            return Ok(None);
+        };
+        let ci = match self.cached_ci(uid).await {
+            Ok(ci) => ci,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let zone = self.time_zone(&ci, &mut HashMap::new()).await?;
+        Ok((!zone.is_empty()).then_some(zone))
+    }
+
     pub(super) async fn get_ci(
         &self,
         _call: &Call,

@@ -9,6 +9,7 @@ use itsm_store::audit::{Actor, FieldChange};
 
 use super::enums::{self, Channel, HoldReason, Impact, LinkType, MajorState, Priority};
 use super::enums::{ResolutionCode, State, Urgency};
+use super::escalation::Escalation;
 use super::matrix::{self, Cells};
 use super::{LABELS_MAX, SHORT_MAX, TEXT_MAX, TITLE_MAX};
 
@@ -24,6 +25,8 @@ pub struct Incident {
     pub urgency: Urgency,
     pub priority: Priority,
     pub caller: String,
+    /// The caller's IANA time zone, as the tz database spells it; '' when unknown.
+    pub caller_time_zone: String,
     pub category: String,
     pub subcategory: String,
     pub service: String,
@@ -60,6 +63,11 @@ pub struct Incident {
     pub resolve_time: Option<i64>,
     pub close_time: Option<i64>,
     pub first_contact_resolution: bool,
+    /// An SLA breached while it was open, and it was not resolved, canceled
+    /// or reopened since (see [`super::escalation`]).
+    pub escalated: bool,
+    /// Every escalation, oldest first.
+    pub escalations: Vec<Escalation>,
     /// The etag's version and the sequence of the last event: 1 when opened.
     pub version: i64,
 }
@@ -81,6 +89,7 @@ pub struct Draft {
     pub impact: i32,
     pub urgency: i32,
     pub caller: String,
+    pub caller_time_zone: String,
     pub category: String,
     pub subcategory: String,
     pub service: String,
@@ -103,6 +112,7 @@ pub const EDITABLE: &[&str] = &[
     "configuration_item",
     "channel",
     "labels",
+    "caller_time_zone",
 ];
 
 impl Draft {
@@ -170,6 +180,18 @@ impl Draft {
                 );
             }
             "labels" => check_labels(v, &self.labels),
+            "caller_time_zone" => {
+                v.check(
+                    self.caller_time_zone.is_empty()
+                        || time_zone_name(&self.caller_time_zone).is_some(),
+                    &path,
+                    format!(
+                        "{:?} is not a time zone of the IANA database; use a name such as \
+                         \"Europe/Paris\" or \"America/New_York\", or leave it empty",
+                        self.caller_time_zone
+                    ),
+                );
+            }
             _ => v.add(path, "is not a field of an incident"),
         }
     }
@@ -186,6 +208,16 @@ impl Draft {
         }
         v.into_result()
     }
+}
+
+/// The tz database's own spelling of the IANA zone `zone`, or `None` when
+/// the database has no such zone (or `zone` is too long to be one).
+pub fn time_zone_name(zone: &str) -> Option<String> {
+    if zone.len() > SHORT_MAX {
+        return None;
+    }
+    let tz = jiff::tz::TimeZone::get(zone).ok()?;
+    Some(tz.iana_name().unwrap_or(zone).to_owned())
 }
 
 fn check_labels(v: &mut Violations, labels: &BTreeMap<String, String>) {
@@ -229,6 +261,7 @@ impl Incident {
             urgency,
             priority: matrix::priority(cells, impact, urgency),
             caller: draft.caller,
+            caller_time_zone: time_zone_name(&draft.caller_time_zone).unwrap_or_default(),
             category: draft.category,
             subcategory: draft.subcategory,
             service: draft.service,
@@ -260,6 +293,8 @@ impl Incident {
             resolve_time: None,
             close_time: None,
             first_contact_resolution: false,
+            escalated: false,
+            escalations: Vec::new(),
             version: 1,
         }
     }
@@ -281,6 +316,7 @@ impl Incident {
             ("urgency", self.urgency.to_string()),
             ("priority", self.priority.to_string()),
             ("caller", self.caller.clone()),
+            ("caller_time_zone", self.caller_time_zone.clone()),
             ("category", self.category.clone()),
             ("subcategory", self.subcategory.clone()),
             ("service", self.service.clone()),
@@ -305,6 +341,14 @@ impl Incident {
             (
                 "first_contact_resolution",
                 if self.first_contact_resolution {
+                    "true".into()
+                } else {
+                    String::new()
+                },
+            ),
+            (
+                "escalated",
+                if self.escalated {
                     "true".into()
                 } else {
                     String::new()

@@ -229,6 +229,14 @@ impl Incident {
                 journal = Some((JournalKind::Comment, format!("Reopened: {reason}")));
             }
         }
+        // An escalation is over once the incident is resolved or canceled; a
+        // reopened incident starts unescalated (its escalations stay as history).
+        if matches!(
+            action,
+            Action::Resolve { .. } | Action::Cancel { .. } | Action::Reopen { .. }
+        ) {
+            self.escalated = false;
+        }
         self.state = transition.to;
         let mut changes = before.changes_to(self);
         if changes.is_empty() && journal.is_none() {

@@ -84,6 +84,10 @@ pub fn apply(incident: &mut Incident, draft: Draft, fields: &[&'static str], cel
             }
             "channel" => incident.channel = Channel::from_number(draft.channel),
             "labels" => incident.labels.clone_from(&draft.labels),
+            "caller_time_zone" => {
+                incident.caller_time_zone =
+                    super::incident::time_zone_name(&draft.caller_time_zone).unwrap_or_default();
+            }
             _ => {}
         }
     }

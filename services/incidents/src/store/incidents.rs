@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 use super::{actor, time};
 use crate::domain::enums::{Channel, HoldReason, Impact, LinkType, MajorState, Priority};
 use crate::domain::enums::{ResolutionCode, State, Urgency};
+use crate::domain::escalation;
 use crate::domain::incident::{Incident, Link};
 
 /// The columns of an incident row, in one place for the selects below.
@@ -22,7 +23,8 @@ macro_rules! columns {
      major_promoted_at, parent, child_count, reopen_count, reassignment_count, \
      reopened_by_subject, reopened_by_name, reopened_by_kind, reopened_at, alert_group, labels, \
      created_by_subject, created_by_name, created_by_kind, created_at, updated_at, \
-     acknowledged_at, resolved_at, closed_at, first_contact_resolution, version"
+     acknowledged_at, resolved_at, closed_at, first_contact_resolution, caller_time_zone, \
+     escalated, escalations, version"
     };
 }
 
@@ -101,6 +103,9 @@ fn mutable_values(i: &Incident) -> Vec<(&'static str, SqlValue)> {
             "first_contact_resolution",
             i32::from(i.first_contact_resolution).into(),
         ),
+        ("caller_time_zone", i.caller_time_zone.as_str().into()),
+        ("escalated", i32::from(i.escalated).into()),
+        ("escalations", escalation::to_text(&i.escalations).into()),
         ("version", i.version.into()),
     ];
     values.extend(actor_values(
@@ -353,6 +358,7 @@ pub fn stored_incident(row: &AnyRow) -> Result<StoredIncident, sqlx::Error> {
     let priority: i32 = row.try_get("priority")?;
     let major: i32 = row.try_get("major_state")?;
     let labels: String = row.try_get("labels")?;
+    let escalations: String = row.try_get("escalations")?;
     let major_promote_time = time(row, "major_promoted_at")?;
     let reopen_time = time(row, "reopened_at")?;
     let incident = Incident {
@@ -398,6 +404,10 @@ pub fn stored_incident(row: &AnyRow) -> Result<StoredIncident, sqlx::Error> {
         resolve_time: time(row, "resolved_at")?,
         close_time: time(row, "closed_at")?,
         first_contact_resolution: row.try_get::<i32, _>("first_contact_resolution")? != 0,
+        caller_time_zone: row.try_get("caller_time_zone")?,
+        escalated: row.try_get::<i32, _>("escalated")? != 0,
+        escalations: serde_json::from_str(&escalations)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         version: row.try_get("version")?,
     };
     Ok(StoredIncident {

@@ -52,6 +52,12 @@ pub static SCHEMA: Schema = Schema {
         text("configuration_item", false),
         enumeration("major_state", MajorState::NAMES, false),
         Field {
+            name: "escalated",
+            column: "(escalated <> 0)",
+            kind: FieldKind::Bool,
+            sortable: false,
+        },
+        Field {
             name: "reopen_count",
             column: "reopen_count",
             kind: FieldKind::Int,

@@ -380,3 +380,31 @@ pub fn precondition(status: &Status) -> (String, String, String) {
     let v = &failure.violations[0];
     (v.r#type.clone(), v.subject.clone(), v.description.clone())
 }
+
+impl Harness {
+    /// Creates the group `id` in identity, managed by `manager`, with no members.
+    #[allow(dead_code)] // by tests/sla.rs
+    pub async fn create_managed_group(&self, id: &str, manager: &str) {
+        let identity = self.identity.as_ref().expect("identity is running");
+        let mut admin = IdentityServiceClient::new(identity.connect().await.unwrap());
+        let request = identity_pb::CreateGroupRequest {
+            group: Some(identity_pb::Group {
+                display_name: format!("{id} team"),
+                manager: manager.to_owned(),
+                ..identity_pb::Group::default()
+            }),
+            group_id: id.to_owned(),
+            request_id: String::new(),
+        };
+        admin.create_group(as_(ADMIN, request)).await.unwrap();
+    }
+
+    /// A directory over the harness's identity service (as the server's own),
+    /// for handlers a test drives itself. Fails once identity is stopped.
+    #[allow(dead_code)] // by tests/sla.rs
+    pub fn directory(&self) -> IdentityDirectory {
+        let identity = self.identity.as_ref().expect("identity is running");
+        let credential = OwnCredential::bearer(&token("svc-incidents:service")).unwrap();
+        IdentityDirectory::connect_lazy(&format!("http://{}", identity.addr()), credential).unwrap()
+    }
+}
