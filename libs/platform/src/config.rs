@@ -106,6 +106,55 @@ pub struct Config {
     /// This service's own API key, for calls it makes on nobody's behalf
     /// (checking group membership, timers) (`service_api_key`).
     pub service_api_key: Option<Secret>,
+    /// The API gateway's settings (`gateway_*` keys).
+    pub gateway: GatewayConfig,
+}
+
+/// The API gateway's settings (`itsm serve gateway`, and the gateway of `itsm dev`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    /// Where the gateway listens for gRPC and HTTP/JSON on one port (`gateway_addr`).
+    pub addr: SocketAddr,
+    /// The backends, by practice name (`gateway_backends`: comma-separated
+    /// `name=target`; a target is `http://host:port` (several joined by `|`)
+    /// or `dns://name:port`, a Kubernetes headless service re-resolved
+    /// periodically). Empty in `itsm dev`, which uses its own server.
+    pub backends: Vec<GatewayBackend>,
+    /// Token bucket for reading methods, per principal (`gateway_rate_read`, `RATE:BURST`).
+    pub rate_read: RateLimit,
+    /// Token bucket for every other method, per principal (`gateway_rate_write`).
+    pub rate_write: RateLimit,
+    /// Prefix of the rate-limit keys in Redis, shared by every replica (`gateway_rate_prefix`).
+    pub rate_prefix: String,
+    /// Largest request body accepted, in bytes (`gateway_max_body`, e.g. 4MiB).
+    pub max_body: usize,
+    /// Consecutive failures (unreachable, timed out, UNAVAILABLE) that open
+    /// a backend's circuit (`gateway_breaker_failures`).
+    pub breaker_failures: u32,
+    /// How long an open circuit refuses calls before one probe is let through
+    /// (`gateway_breaker_cooldown`).
+    pub breaker_cooldown: Duration,
+    /// How often each backend's health is checked and DNS targets re-resolved
+    /// (`gateway_probe_every`).
+    pub probe_every: Duration,
+}
+
+/// One backend of the gateway: a practice name and where it is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayBackend {
+    /// The practice name (`incidents`), or a full gRPC service name.
+    pub name: String,
+    /// `http://host:port` (several joined by `|`) or `dns://name:port`.
+    pub target: String,
+}
+
+/// A token bucket: a steady rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Bucket size: calls allowed at once after a quiet spell.
+    pub burst: u32,
 }
 
 impl Config {
@@ -136,6 +185,23 @@ impl Config {
             identity_addr: None,
             cmdb_addr: None,
             service_api_key: None,
+            gateway: GatewayConfig {
+                addr: SocketAddr::from((host, 8080)),
+                backends: Vec::new(),
+                rate_read: RateLimit {
+                    per_second: 100.0,
+                    burst: 200,
+                },
+                rate_write: RateLimit {
+                    per_second: 20.0,
+                    burst: 40,
+                },
+                rate_prefix: "itsm:gateway:rate:".to_owned(),
+                max_body: 4 * 1024 * 1024,
+                breaker_failures: 5,
+                breaker_cooldown: Duration::from_secs(10),
+                probe_every: Duration::from_secs(5),
+            },
         }
     }
 
@@ -273,6 +339,7 @@ impl Config {
                     |raw| raw.starts_with("itsm_").then(|| Secret::new(raw)),
                 )?
                 .or(d.service_api_key),
+            gateway: GatewayConfig::from_sources(sources, d.gateway)?,
         };
         sources.reject_unknown_file_keys(KNOWN_KEYS)?;
         Ok(config)
@@ -301,7 +368,146 @@ const KNOWN_KEYS: &[&str] = &[
     "identity_addr",
     "cmdb_addr",
     "service_api_key",
+    "gateway_addr",
+    "gateway_backends",
+    "gateway_rate_read",
+    "gateway_rate_write",
+    "gateway_rate_prefix",
+    "gateway_max_body",
+    "gateway_breaker_failures",
+    "gateway_breaker_cooldown",
+    "gateway_probe_every",
 ];
+
+impl GatewayConfig {
+    fn from_sources(sources: &Sources, d: Self) -> Result<Self, ConfigError> {
+        Ok(Self {
+            addr: sources
+                .get(
+                    "gateway_addr",
+                    "a socket address such as 0.0.0.0:8080",
+                    parse_from_str,
+                )?
+                .unwrap_or(d.addr),
+            backends: sources
+                .get(
+                    "gateway_backends",
+                    "comma-separated name=target pairs such as incidents=http://incidents:50051,cmdb=dns://cmdb-headless:50051",
+                    parse_gateway_backends,
+                )?
+                .unwrap_or(d.backends),
+            rate_read: sources
+                .get(
+                    "gateway_rate_read",
+                    "RATE:BURST, calls per second and burst, such as 100:200",
+                    parse_rate_limit,
+                )?
+                .unwrap_or(d.rate_read),
+            rate_write: sources
+                .get(
+                    "gateway_rate_write",
+                    "RATE:BURST, calls per second and burst, such as 20:40",
+                    parse_rate_limit,
+                )?
+                .unwrap_or(d.rate_write),
+            rate_prefix: sources
+                .get(
+                    "gateway_rate_prefix",
+                    "a Redis key prefix such as itsm:gateway:rate:",
+                    parse_nonempty,
+                )?
+                .unwrap_or(d.rate_prefix),
+            max_body: sources
+                .get(
+                    "gateway_max_body",
+                    "a positive size such as 4MiB, 512KiB or 1048576",
+                    parse_size,
+                )?
+                .unwrap_or(d.max_body),
+            breaker_failures: sources
+                .get(
+                    "gateway_breaker_failures",
+                    "a positive count such as 5",
+                    |raw| raw.parse::<u32>().ok().filter(|n| *n > 0),
+                )?
+                .unwrap_or(d.breaker_failures),
+            breaker_cooldown: sources
+                .get(
+                    "gateway_breaker_cooldown",
+                    "a positive duration such as 10s",
+                    parse_positive_duration,
+                )?
+                .unwrap_or(d.breaker_cooldown),
+            probe_every: sources
+                .get(
+                    "gateway_probe_every",
+                    "a positive duration such as 5s",
+                    parse_positive_duration,
+                )?
+                .unwrap_or(d.probe_every),
+        })
+    }
+}
+
+/// `incidents=http://a:50051|http://b:50051,cmdb=dns://cmdb-headless:50051`.
+fn parse_gateway_backends(raw: &str) -> Option<Vec<GatewayBackend>> {
+    let mut backends: Vec<GatewayBackend> = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, target) = pair.split_once('=')?;
+        let (name, target) = (name.trim(), target.trim());
+        let valid_target = target.split('|').all(|t| {
+            let t = t.trim();
+            let rest = t
+                .strip_prefix("http://")
+                .or_else(|| t.strip_prefix("https://"))
+                .or_else(|| t.strip_prefix("dns://").filter(|_| !target.contains('|')));
+            rest.is_some_and(|r| {
+                r.rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+            })
+        });
+        if name.is_empty() || !valid_target || backends.iter().any(|b| b.name == name) {
+            return None;
+        }
+        backends.push(GatewayBackend {
+            name: name.to_owned(),
+            target: target.to_owned(),
+        });
+    }
+    Some(backends)
+}
+
+/// `100:200` (rate per second, burst), or `100` (burst equal to the rate).
+fn parse_rate_limit(raw: &str) -> Option<RateLimit> {
+    let (rate, burst) = match raw.split_once(':') {
+        Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+        None => (raw, None),
+    };
+    let per_second: f64 = rate
+        .parse()
+        .ok()
+        .filter(|r: &f64| r.is_finite() && *r > 0.0)?;
+    let burst = match burst {
+        Some(b) => b.parse::<u32>().ok().filter(|b| *b > 0)?,
+        None => per_second.ceil().max(1.0) as u32,
+    };
+    Some(RateLimit { per_second, burst })
+}
+
+/// `4MiB`, `512KiB`, `1MB`, `1048576`.
+fn parse_size(raw: &str) -> Option<usize> {
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" | "kb" => 1024,
+        "mib" | "m" | "mb" => 1024 * 1024,
+        "gib" | "g" | "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|n| *n > 0)
+}
 
 /// Why the configuration was refused. Its `Display` is the one line printed before exit code 2.
 #[derive(Debug, thiserror::Error)]

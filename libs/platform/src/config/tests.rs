@@ -147,3 +147,46 @@ fn malformed_file_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn gateway_settings_parse_and_bad_ones_are_named() {
+    let sources = env(&[
+        (
+            "ITSM_GATEWAY_BACKENDS",
+            "incidents=http://a:50051|http://b:50051, cmdb=dns://cmdb-headless.itsm.svc:50051",
+        ),
+        ("ITSM_GATEWAY_RATE_READ", "50:100"),
+        ("ITSM_GATEWAY_RATE_WRITE", "2.5"),
+        ("ITSM_GATEWAY_MAX_BODY", "512KiB"),
+    ]);
+    let gateway = Config::from_sources(Mode::Serve, &sources).unwrap().gateway;
+    assert_eq!(gateway.addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(gateway.backends.len(), 2);
+    assert_eq!(gateway.backends[0].name, "incidents");
+    assert_eq!(gateway.backends[0].target, "http://a:50051|http://b:50051");
+    assert_eq!(
+        gateway.backends[1].target,
+        "dns://cmdb-headless.itsm.svc:50051"
+    );
+    assert_eq!(gateway.rate_read.per_second, 50.0);
+    assert_eq!(gateway.rate_read.burst, 100);
+    assert_eq!(gateway.rate_write.burst, 3);
+    assert_eq!(gateway.max_body, 512 * 1024);
+
+    for (var, value) in [
+        ("ITSM_GATEWAY_BACKENDS", "incidents"),
+        ("ITSM_GATEWAY_BACKENDS", "incidents=ftp://x:1"),
+        (
+            "ITSM_GATEWAY_BACKENDS",
+            "incidents=http://x:1,incidents=http://y:1",
+        ),
+        ("ITSM_GATEWAY_BACKENDS", "incidents=dns://x:1|dns://y:1"),
+        ("ITSM_GATEWAY_RATE_READ", "0:10"),
+        ("ITSM_GATEWAY_RATE_WRITE", "fast"),
+        ("ITSM_GATEWAY_MAX_BODY", "4 parsecs"),
+        ("ITSM_GATEWAY_BREAKER_FAILURES", "0"),
+    ] {
+        let error = Config::from_sources(Mode::Serve, &env(&[(var, value)])).unwrap_err();
+        assert!(error.to_string().starts_with(var), "{var}={value}: {error}");
+    }
+}
