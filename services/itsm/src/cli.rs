@@ -36,14 +36,14 @@ enum Command {
 embedded storage under --data-dir. Prints where it listens and how to call it. Stop with Ctrl-C."
     )]
     Dev(DevArgs),
-    /// Run one practice service, configured by ITSM_* environment variables (as in Kubernetes)
+    /// Run one practice service or the gateway, configured by ITSM_* environment variables (as in Kubernetes)
     #[command(
         long_about = "Run one practice service, configured by ITSM_* environment variables \
 and the --config file, as a Kubernetes pod does. SIGTERM drains in-flight calls: health turns \
 NOT_SERVING, the server keeps serving for ITSM_SHUTDOWN_DELAY, then refuses new calls and gives \
 in-flight ones ITSM_SHUTDOWN_GRACE to finish."
     )]
-    Serve(ServeArgs),
+    Serve(crate::gateway::ServeArgs),
     /// Bring a practice's database schema up to date (ITSM_DATABASE_URL), e.g. as a Kubernetes Job
     #[command(
         long_about = "Apply the practice's pending migrations to the database at \
@@ -64,6 +64,9 @@ For development and tests; production tokens come from your identity provider.\n
 Example: grpcurl -plaintext -H \"authorization: Bearer $(itsm token --role agent)\" ..."
     )]
     Token(TokenArgs),
+    /// Client commands against a running platform (login, incident, ci, sla, completion)
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,9 +169,14 @@ impl Cli {
             Command::Serve(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
                 let _telemetry = telemetry::init(&config)?;
-                crate::serve::run(config, args.practice)
-                    .await
-                    .map(exit_code)
+                match args.target {
+                    crate::gateway::ServeTarget::Practice(practice) => {
+                        crate::serve::run(config, practice).await.map(exit_code)
+                    }
+                    crate::gateway::ServeTarget::Gateway => {
+                        crate::gateway::serve(config).await.map(exit_code)
+                    }
+                }
             }
             Command::Migrate(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
@@ -185,6 +193,7 @@ impl Cli {
                     ExitCode::FAILURE
                 })
             }
+            Command::Client(command) => Ok(command.run(self.config.as_deref()).await?),
             Command::Practices => {
                 for practice in Practice::ALL {
                     println!("{:<10} {}", practice.name(), practice.service_name());
@@ -196,7 +205,7 @@ impl Cli {
 }
 
 /// `~/.local/share/itsm` and its equivalents.
-fn default_data_dir() -> Option<PathBuf> {
+pub(crate) fn default_data_dir() -> Option<PathBuf> {
     dirs::data_dir().map(|dir| dir.join("itsm"))
 }
 
@@ -244,10 +253,14 @@ pub enum CliError {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayStartError),
     #[error("health check of {addr} failed: {reason}")]
     Health { addr: String, reason: String },
     #[error("ITSM_REDIS_URL: {0}")]
     Redis(#[from] itsm_events::BusError),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }
 
 impl CliError {
@@ -261,6 +274,8 @@ impl CliError {
             | Self::UnknownRole(_)
             | Self::AuthConfig(_)
             | Self::Redis(_) => ExitCode::from(2),
+            Self::Client(error) => error.exit_code(),
+            Self::Gateway(error) if error.is_config() => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

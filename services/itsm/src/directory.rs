@@ -16,6 +16,7 @@ use itsm_incidents::{
 };
 use itsm_platform::ApiError;
 use itsm_platform::config::Config;
+use itsm_sla::zones::{NoZones, ZoneSource};
 use itsm_store::{Db, StoreError};
 
 use crate::practice::Practice;
@@ -60,17 +61,81 @@ impl Directory for LocalDirectory {
         let found = itsm_identity::store::group::select_group(&mut conn, group, "").await?;
         Ok(found.map(|stored| stored.group.members).unwrap_or_default())
     }
+
+    async fn manager(&self, group: &str) -> Result<Option<String>, ApiError> {
+        let mut conn = self
+            .identity
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let found = itsm_identity::store::group::select_group(&mut conn, group, "").await?;
+        Ok(found
+            .map(|stored| stored.group.manager)
+            .filter(|manager| !manager.is_empty()))
+    }
 }
 
-/// CI support groups from the CMDB database of this process (`itsm dev`).
+/// CI support groups and time zones from the CMDB of this process (`itsm
+/// dev`): its database, and its API for the zone up a CI's location chain.
 #[derive(Debug)]
 pub struct LocalCmdb {
     cmdb: Db,
+    api: itsm_cmdb::CmdbApi,
 }
 
 impl LocalCmdb {
-    pub fn new(cmdb: Db) -> Self {
-        Self { cmdb }
+    /// Over the CMDB database, sharing the CMDB service's `cache`.
+    pub fn new(cmdb: Db, cache: Arc<dyn itsm_events::cache::Cache>) -> Self {
+        let api = itsm_cmdb::CmdbApi::new(cmdb.clone(), cache, itsm_cmdb::CACHE_PREFIX);
+        Self { cmdb, api }
+    }
+}
+
+#[async_trait]
+impl ZoneSource for LocalCmdb {
+    async fn ci_time_zone(&self, ci: &str) -> Result<Option<String>, ApiError> {
+        self.api.ci_time_zone(ci).await
+    }
+}
+
+/// CI time zones from the CMDB service (GetCi's `time_zone`).
+#[derive(Debug)]
+pub struct RemoteZones(RemoteCmdb);
+
+#[async_trait]
+impl ZoneSource for RemoteZones {
+    async fn ci_time_zone(&self, ci: &str) -> Result<Option<String>, ApiError> {
+        let found = self
+            .0
+            .get_ci(ci, &["time_zone"], "the time zone of")
+            .await?;
+        Ok(found.map(|ci| ci.time_zone).filter(|zone| !zone.is_empty()))
+    }
+}
+
+/// Where the served SLA practice learns a CI's time zone (definitions with
+/// time_zone_source CI_LOCATION): the CMDB service at `ITSM_CMDB_ADDR`, or
+/// none (those clocks then count in their definition's zone, with a warning
+/// at start).
+pub fn zones_for_serve(
+    config: &Config,
+    practice: Practice,
+) -> Result<Arc<dyn ZoneSource>, ApiError> {
+    if practice != Practice::Sla {
+        return Ok(Arc::new(NoZones));
+    }
+    match (&config.cmdb_addr, own_credential(config, practice)) {
+        (Some(addr), Some(credential)) => Ok(Arc::new(RemoteZones(RemoteCmdb::connect_lazy(
+            addr, credential,
+        )?))),
+        (addr, _) => {
+            tracing::warn!(
+                cmdb = ?addr,
+                "no CMDB service (ITSM_CMDB_ADDR) or no credential for it: SLA definitions with time_zone_source CI_LOCATION count in their own zone"
+            );
+            Ok(Arc::new(NoZones))
+        }
     }
 }
 

@@ -76,8 +76,22 @@ pub fn spawn_cmdb_invalidation(
 pub fn spawn_ticket_clocks(
     db: &Db,
     bus: Arc<dyn EventBus>,
+    engine: itsm_sla::engine::Engine,
     cancel: &CancellationToken,
 ) -> JoinHandle<()> {
-    let consumer = itsm_sla::engine::consumer(db.clone(), bus);
+    let consumer = itsm_sla::engine::consumer(db.clone(), bus, engine);
+    tokio::spawn(consumer.run(cancel.clone()))
+}
+
+/// Escalates incidents whose SLA breached, from the SLA events on the bus
+/// (consumer group `incidents.sla-escalations` on the `sla` stream, in the
+/// incidents database), asking `directory` for the group's manager.
+pub fn spawn_escalations(
+    db: &Db,
+    bus: Arc<dyn EventBus>,
+    directory: Arc<dyn itsm_incidents::Directory>,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let consumer = itsm_incidents::escalation::consumer(db.clone(), bus, directory);
     tokio::spawn(consumer.run(cancel.clone()))
 }

@@ -5,9 +5,11 @@
 
 mod cache;
 mod cli;
+mod client;
 mod dev;
 mod directory;
 mod events;
+mod gateway;
 mod health;
 mod practice;
 mod serve;

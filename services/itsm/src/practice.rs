@@ -21,6 +21,9 @@ pub struct Wiring<'a> {
     /// The shared cache for hot reads (Redis in `serve` when configured,
     /// in-process in `dev`).
     pub cache: Arc<dyn itsm_events::cache::Cache>,
+    /// The SLA clock engine (with the CMDB for CI-location time zones), shared
+    /// by the SLA service, its ticket consumer and its timer job.
+    pub sla: itsm_sla::engine::Engine,
 }
 
 /// One ITIL practice (or platform service), served by its own crate.
@@ -113,6 +116,7 @@ impl Practice {
             db,
             directory,
             cmdb,
+            sla,
             cache,
         } = wiring;
         Ok(match self {
@@ -133,8 +137,10 @@ impl Practice {
                 itsm_cmdb::service((*db).clone(), Arc::clone(cache)),
                 itsm_cmdb::POLICY,
             )?),
-            Self::Sla => server
-                .add_service(guard.protect(itsm_sla::service((*db).clone()), itsm_sla::POLICY)?),
+            Self::Sla => server.add_service(guard.protect(
+                itsm_sla::service((*db).clone(), sla.clone()),
+                itsm_sla::POLICY,
+            )?),
             Self::Knowledge => server
                 .add_service(guard.protect(itsm_knowledge::service(), itsm_knowledge::POLICY)?),
             Self::Identity => server.add_service(

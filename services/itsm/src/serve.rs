@@ -39,12 +39,14 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let cache = crate::cache::for_serve(&config).await?;
     let bus = crate::events::for_serve(&config).await?;
     let cmdb = crate::directory::cmdb_for_serve(&config, practice)?;
+    let sla = itsm_sla::engine::Engine::new(crate::directory::zones_for_serve(&config, practice)?);
     let wiring = Wiring {
         guard: &guard,
         db: &db,
         directory,
         cmdb,
         cache,
+        sla: sla.clone(),
     };
     let server = practice
         .add_to(GrpcServer::new(&config), &wiring)?
@@ -58,12 +60,21 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     // The practice's background work (every replica runs it; leases pick one
     // to do it) stops when the server begins to drain.
     let jobs = CancellationToken::new();
-    let mut workers = spawn_jobs(practice, &db, &jobs);
+    let mut workers = spawn_jobs(practice, &db, &sla, &jobs);
     if let Some(bus) = bus {
         if practice == Practice::Sla {
             workers.push(crate::events::spawn_ticket_clocks(
                 &db,
                 Arc::clone(&bus),
+                sla.clone(),
+                &jobs,
+            ));
+        }
+        if practice == Practice::Incidents {
+            workers.push(crate::events::spawn_escalations(
+                &db,
+                Arc::clone(&bus),
+                Arc::clone(&wiring.directory),
                 &jobs,
             ));
         }
@@ -96,7 +107,12 @@ const AUTO_CLOSE_EVERY: Duration = Duration::from_secs(60);
 
 /// Starts the background work of `practice` over its database (besides the
 /// outbox relay), stopped by `cancel`.
-pub fn spawn_jobs(practice: Practice, db: &Db, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
+pub fn spawn_jobs(
+    practice: Practice,
+    db: &Db,
+    sla: &itsm_sla::engine::Engine,
+    cancel: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     match practice {
         Practice::Incidents => vec![tokio::spawn(itsm_incidents::jobs::run_auto_close(
             db.clone(),
@@ -107,11 +123,20 @@ pub fn spawn_jobs(practice: Practice, db: &Db, cancel: &CancellationToken) -> Ve
             db.clone(),
             cancel.clone(),
         ))],
-        // Fires warning and breach timers from their durable deadlines.
-        Practice::Sla => vec![tokio::spawn(itsm_sla::jobs::run_timers(
-            db.clone(),
-            cancel.clone(),
-        ))],
+        // Fires warning and breach timers from their durable deadlines, and
+        // runs recomputation operations batch by batch.
+        Practice::Sla => vec![
+            tokio::spawn(itsm_sla::jobs::run_timers(
+                db.clone(),
+                sla.clone(),
+                cancel.clone(),
+            )),
+            tokio::spawn(itsm_sla::jobs::run_operations(
+                db.clone(),
+                sla.clone(),
+                cancel.clone(),
+            )),
+        ],
         _ => Vec::new(),
     }
 }
