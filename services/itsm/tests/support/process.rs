@@ -71,6 +71,36 @@ pub async fn wait_for_line(lines: &mut Lines<BufReader<ChildStdout>>, marker: &s
     .unwrap_or_else(|_| panic!("no line with {marker:?} within {deadline:?}"))
 }
 
+/// What a child printed after the lines a test waited for, kept so a failure
+/// can show it.
+#[derive(Clone, Default)]
+pub struct Tail(std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>);
+
+impl Tail {
+    /// The last lines read, oldest first.
+    pub fn text(&self) -> String {
+        let lines = self.0.lock().unwrap();
+        lines.iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Keeps reading `lines` in the background, so the child never blocks on a
+/// full stdout pipe (its logs go there too), and keeps the last 200 lines.
+pub fn keep_reading(mut lines: Lines<BufReader<ChildStdout>>) -> Tail {
+    let tail = Tail::default();
+    let kept = tail.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut lines = kept.0.lock().unwrap();
+            if lines.len() == 200 {
+                lines.pop_front();
+            }
+            lines.push_back(line);
+        }
+    });
+    tail
+}
+
 pub async fn connect(addr: &str) -> Channel {
     Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
