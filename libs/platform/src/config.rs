@@ -83,6 +83,9 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// Redis URL; unset means in-process queues and cache.
     pub redis_url: Option<Secret>,
+    /// Put in front of every stream and cache key in Redis (`redis_prefix`),
+    /// so several deployments (or tests) can share one Redis.
+    pub redis_prefix: String,
     /// Where `itsm dev` keeps its data.
     pub data_dir: Option<PathBuf>,
     /// Bearer tokens must name this issuer (`auth_issuer`).
@@ -174,6 +177,7 @@ impl Config {
             database_url: None,
             migrate_on_start: true,
             redis_url: None,
+            redis_prefix: "itsm:".to_owned(),
             data_dir: None,
             auth_issuer: "itsm".to_owned(),
             auth_audience: "itsm".to_owned(),
@@ -268,6 +272,13 @@ impl Config {
             redis_url: sources
                 .get_secret("redis_url", "a redis:// or rediss:// URL", parse_redis_url)?
                 .or(d.redis_url),
+            redis_prefix: sources
+                .get(
+                    "redis_prefix",
+                    "a Redis key prefix such as itsm:",
+                    parse_nonempty,
+                )?
+                .unwrap_or(d.redis_prefix),
             data_dir: sources
                 .get("data_dir", "a directory path", parse_path)?
                 .or(d.data_dir),
@@ -357,6 +368,7 @@ const KNOWN_KEYS: &[&str] = &[
     "database_url",
     "migrate_on_start",
     "redis_url",
+    "redis_prefix",
     "data_dir",
     "auth_issuer",
     "auth_audience",

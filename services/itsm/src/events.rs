@@ -19,13 +19,18 @@ pub fn for_dev() -> Arc<dyn EventBus> {
     Arc::new(MemoryBus::new(MemoryBusConfig::default()))
 }
 
-/// Redis Streams at `ITSM_REDIS_URL`; without one, no bus: events are kept
-/// in the practice's outbox (nothing is lost) until a bus is configured.
+/// Redis Streams at `ITSM_REDIS_URL`, under `ITSM_REDIS_PREFIX`; without a
+/// URL, no bus: events are kept in the practice's outbox (nothing is lost)
+/// until a bus is configured.
 pub async fn for_serve(config: &Config) -> Result<Option<Arc<dyn EventBus>>, CliError> {
     match &config.redis_url {
-        Some(url) => Ok(Some(Arc::new(
-            RedisBus::open(url.expose(), RedisBusConfig::default()).await?,
-        ))),
+        Some(url) => {
+            let bus = RedisBusConfig {
+                key_prefix: config.redis_prefix.clone(),
+                ..RedisBusConfig::default()
+            };
+            Ok(Some(Arc::new(RedisBus::open(url.expose(), bus).await?)))
+        }
         None => {
             tracing::warn!(
                 "ITSM_REDIS_URL is not set: events stay in the outbox table until a bus is configured"

@@ -190,3 +190,14 @@ fn gateway_settings_parse_and_bad_ones_are_named() {
         assert!(error.to_string().starts_with(var), "{var}={value}: {error}");
     }
 }
+
+#[test]
+fn redis_prefix_defaults_to_itsm_and_an_empty_one_is_refused() {
+    let config = Config::from_sources(Mode::Serve, &env(&[])).unwrap();
+    assert_eq!(config.redis_prefix, "itsm:");
+    let config =
+        Config::from_sources(Mode::Serve, &env(&[("ITSM_REDIS_PREFIX", "staging:")])).unwrap();
+    assert_eq!(config.redis_prefix, "staging:");
+    let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_REDIS_PREFIX", "")])).unwrap_err();
+    assert!(err.to_string().starts_with("ITSM_REDIS_PREFIX"), "{err}");
+}
