@@ -1,5 +1,7 @@
 //! Logging: human lines in `itsm dev`, one JSON object per line in production.
 
+pub mod propagation;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
