@@ -7,6 +7,7 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 mod db;
+pub mod otlp;
 
 pub use db::{TestDb, redis_url, unique_prefix};
 
