@@ -25,6 +25,10 @@ What it verifies:
     severity of critical or warning, summary, description and runbook annotations, the runbook
     naming a section of deploy/README.md that exists, every `{{ $labels.x }}` in an annotation a
     label the expression keeps, and the README's "On call" section covering every alert;
+  * when `promtool` is on PATH (set ITSM_CHECK_PROMTOOL=0 to skip): Prometheus' own checker
+    accepts the rule file, and its unit tests (itsm.rules.test.yaml: synthetic series; each alert
+    quiet below its threshold or before its `for`, then firing with its labels and rendered
+    annotations) pass;
   * deploy/prometheus/scrape.yaml: parses, has the `itsm` job the rules expect, and its
     rule_files exist;
   * every PromQL expression parses (with promql-parser: syntax, function names and argument
@@ -40,7 +44,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +67,7 @@ REPO = Path(__file__).resolve().parent.parent
 GRAFANA = REPO / "deploy" / "grafana"
 PROMETHEUS = REPO / "deploy" / "prometheus"
 RULES = PROMETHEUS / "itsm.rules.yaml"
+RULE_TESTS = PROMETHEUS / "itsm.rules.test.yaml"
 SCRAPE = PROMETHEUS / "scrape.yaml"
 README = REPO / "deploy" / "README.md"
 
@@ -495,6 +503,24 @@ def check_rules() -> None:
         fail(where, "has no alerts")
 
 
+def check_promtool() -> None:
+    """Prometheus' own checks, when its promtool is installed (scripts/test fetches it)."""
+    if os.environ.get("ITSM_CHECK_PROMTOOL", "1") == "0" or not shutil.which("promtool"):
+        why = "ITSM_CHECK_PROMTOOL=0" if os.environ.get("ITSM_CHECK_PROMTOOL") == "0" else "no promtool on PATH"
+        print(f"check_observability: note: {why}, promtool check and rule unit tests skipped",
+              file=sys.stderr)
+        return
+    for args, path in ((["check", "rules"], RULES), (["test", "rules"], RULE_TESTS)):
+        try:
+            out = subprocess.run(["promtool", *args, path.name], cwd=path.parent,
+                                 capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            fail(rel(path), f"promtool {' '.join(args)} failed to run: {e}")
+            continue
+        if out.returncode != 0:
+            fail(rel(path), f"promtool {' '.join(args)} failed:\n{(out.stdout + out.stderr).strip()}")
+
+
 def check_scrape() -> None:
     where = rel(SCRAPE)
     try:
@@ -568,6 +594,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     check_dashboards()
     check_rules()
+    check_promtool()
     check_scrape()
     if args.metrics:
         pages = {}
