@@ -20,6 +20,9 @@ What it verifies:
     non-empty expr; every `$variable` is defined (or a Grafana built-in); each legend's
     `{{label}}` survives the query's aggregation; variable queries (label_values) are checked
     like panel queries;
+  * deploy/grafana/kustomization.yaml (the ConfigMaps k8s/observability applies) holds every
+    dashboard once; when kustomize or kubectl is on PATH, k8s/observability renders to one
+    ConfigMap per dashboard, each holding that dashboard's JSON, and the rules' ConfigMap;
   * deploy/prometheus/itsm.rules.yaml: the rule-file schema (groups with unique names; rules with
     alert or record, only known keys, a valid `for`), alert names unique and CamelCase, a
     severity of critical or warning, summary, description and runbook annotations, the runbook
@@ -70,6 +73,7 @@ RULES = PROMETHEUS / "itsm.rules.yaml"
 RULE_TESTS = PROMETHEUS / "itsm.rules.test.yaml"
 SCRAPE = PROMETHEUS / "scrape.yaml"
 README = REPO / "deploy" / "README.md"
+K8S_OBSERVABILITY = REPO / "k8s" / "observability"
 
 DASHBOARDS = {f"{name}.json" for name in (
     "incidents", "problems", "changes", "requests", "cmdb", "sla", "knowledge", "identity",
@@ -375,6 +379,16 @@ def check_dashboards() -> None:
     seen_titles: dict = {}
     for name in sorted(present):
         check_dashboard(GRAFANA / name, seen_uids, seen_titles)
+    kust = GRAFANA / "kustomization.yaml"
+    try:
+        doc = yaml.safe_load(kust.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        fail(rel(kust), f"does not parse: {e}")
+        doc = {}
+    listed = [f for g in doc.get("configMapGenerator") or [] for f in g.get("files") or []]
+    if sorted(listed) != sorted(DASHBOARDS):
+        fail(rel(kust), f"its ConfigMaps hold {sorted(listed)}, want every dashboard once: "
+                        f"{sorted(DASHBOARDS)}")
     generator = GRAFANA / "generate.py"
     spec = importlib.util.spec_from_file_location("itsm_grafana_generate", generator)
     if spec is None or spec.loader is None:
@@ -521,6 +535,36 @@ def check_promtool() -> None:
             fail(rel(path), f"promtool {' '.join(args)} failed:\n{(out.stdout + out.stderr).strip()}")
 
 
+def check_k8s_render() -> None:
+    """k8s/observability renders to the dashboards' and the rules' ConfigMaps, files intact."""
+    tool = (["kustomize", "build"] if shutil.which("kustomize")
+            else ["kubectl", "kustomize"] if shutil.which("kubectl") else None)
+    if tool is None or os.environ.get("ITSM_CHECK_RENDER", "1") == "0":
+        print("check_observability: note: no kustomize/kubectl on PATH (or ITSM_CHECK_RENDER=0), "
+              "k8s/observability not rendered", file=sys.stderr)
+        return
+    where = f"{rel(K8S_OBSERVABILITY)} (rendered)"
+    try:
+        out = subprocess.run([*tool, str(K8S_OBSERVABILITY)], capture_output=True, text=True,
+                             timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        fail(where, f"{' '.join(tool)} failed: {e}")
+        return
+    if out.returncode != 0:
+        fail(where, f"{' '.join(tool)} failed: {out.stderr.strip()}")
+        return
+    data = {}
+    for doc in yaml.safe_load_all(out.stdout):
+        if isinstance(doc, dict) and doc.get("kind") == "ConfigMap":
+            data.update(doc.get("data") or {})
+    expected = {name: (GRAFANA / name) for name in DASHBOARDS} | {RULES.name: RULES}
+    for key, path in sorted(expected.items()):
+        if key not in data:
+            fail(where, f"no ConfigMap holds {key}")
+        elif path.is_file() and data[key] != path.read_text():
+            fail(where, f"the ConfigMap's {key} differs from {rel(path)}")
+
+
 def check_scrape() -> None:
     where = rel(SCRAPE)
     try:
@@ -595,6 +639,7 @@ def main(argv: list[str]) -> int:
     check_dashboards()
     check_rules()
     check_promtool()
+    check_k8s_render()
     check_scrape()
     if args.metrics:
         pages = {}
