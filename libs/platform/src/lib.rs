@@ -5,6 +5,7 @@
 //! It may use the generated contracts (`itsm-proto`) but knows no practice:
 //! services depend on it, never the reverse.
 
+pub mod client;
 pub mod config;
 mod deadline;
 pub mod error;

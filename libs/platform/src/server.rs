@@ -174,6 +174,16 @@ impl BoundServer {
             .layer(
                 TraceLayer::new_for_grpc()
                     .make_span_with(RpcSpan)
+                    .on_response(|response: &http::Response<_>, _latency, span: &Span| {
+                        record_grpc_status(response.headers(), span);
+                    })
+                    .on_eos(
+                        |trailers: Option<&http::HeaderMap>, _duration, span: &Span| {
+                            if let Some(trailers) = trailers {
+                                record_grpc_status(trailers, span);
+                            }
+                        },
+                    )
                     // Client errors (NOT_FOUND, INVALID_ARGUMENT...) are not the
                     // operator's problem; real faults are logged where they happen.
                     .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
@@ -244,7 +254,10 @@ async fn set_health(health: &HealthReporter, names: &[&'static str], status: Ser
     health.set_service_status("", status).await;
 }
 
-/// One span per call, named after the gRPC method and carrying the request id.
+/// One span per call, carrying the request id, the OpenTelemetry RPC
+/// attributes and the caller's trace: the span continues the W3C context the
+/// request arrived with (`traceparent`), so a call made from a traced process
+/// joins its trace.
 #[derive(Debug, Clone, Copy)]
 struct RpcSpan;
 
@@ -255,13 +268,76 @@ impl<B> MakeSpan<B> for RpcSpan {
             .get(REQUEST_ID_HEADER)
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
-        tracing::info_span!(
+        let (service, method) = rpc_names(request.uri().path());
+        let span = tracing::info_span!(
             "rpc",
+            otel.name = %format_args!("{service}/{method}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
             rpc.system = "grpc",
-            rpc.method = %request.uri().path(),
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            server.address = tracing::field::Empty,
+            server.port = tracing::field::Empty,
+            client.address = tracing::field::Empty,
+            client.port = tracing::field::Empty,
             request_id = %request_id,
-        )
+        );
+        if let Some(authority) = request.uri().authority() {
+            span.record("server.address", authority.host());
+            if let Some(port) = authority.port_u16() {
+                span.record("server.port", port);
+            }
+        }
+        if let Some(peer) = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(tonic::transport::server::TcpConnectInfo::remote_addr)
+        {
+            span.record("client.address", tracing::field::display(peer.ip()));
+            span.record("client.port", peer.port());
+        }
+        crate::telemetry::propagation::set_parent_from_headers(&span, request.headers());
+        span
     }
+}
+
+/// `(service, method)` from a gRPC path, `/pkg.Service/Method`.
+pub(crate) fn rpc_names(path: &str) -> (&str, &str) {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split_once('/').unwrap_or((path, ""))
+}
+
+/// Records the call's gRPC status on its span: from the response headers
+/// when the call failed before any message (tonic sends `grpc-status` there),
+/// from the trailers otherwise.
+fn record_grpc_status(headers: &http::HeaderMap, span: &Span) {
+    let Some(code) = headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+    else {
+        return;
+    };
+    span.record("rpc.grpc.status_code", code);
+    if is_server_fault(tonic::Code::from_i32(code)) {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// The codes that mean the server failed (OpenTelemetry's RPC conventions);
+/// the others are the caller's doing and leave the span's status unset.
+pub(crate) fn is_server_fault(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unknown
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Unimplemented
+            | tonic::Code::Internal
+            | tonic::Code::Unavailable
+            | tonic::Code::DataLoss
+    )
 }
 
 /// Why a server could not start or stopped on its own.

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use itsm_auth::forward::OwnCredential;
+use itsm_platform::client::{Traced, TracedChannel};
 use itsm_platform::{ApiError, ErrorCode};
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_proto::itsm::cmdb::v1::{Ci, GetCiRequest};
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
 use itsm_proto::itsm::identity::v1::{CheckMembershipRequest, GetGroupRequest, Group};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 /// What the directory knows about a subject and a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +71,12 @@ impl Directory for NoDirectory {
 /// credential (a membership check is made on nobody's behalf).
 #[derive(Debug, Clone)]
 pub struct IdentityDirectory {
-    client: IdentityServiceClient<InterceptedService<Channel, OwnCredential>>,
+    client: IdentityServiceClient<InterceptedService<TracedChannel, OwnCredential>>,
 }
 
 impl IdentityDirectory {
-    /// A directory over a channel to the identity service.
-    pub fn new(channel: Channel, credential: OwnCredential) -> Self {
+    /// A directory over a (traced) channel to the identity service.
+    pub fn new(channel: TracedChannel, credential: OwnCredential) -> Self {
         Self {
             client: IdentityServiceClient::with_interceptor(channel, credential),
         }
@@ -84,12 +85,11 @@ impl IdentityDirectory {
     /// A directory for the identity service at `addr` (`http://identity:50051`).
     /// Connects lazily: incidents start while identity is still starting.
     pub fn connect_lazy(addr: &str, credential: OwnCredential) -> Result<Self, ApiError> {
-        let channel = Endpoint::from_shared(addr.to_owned())
+        let endpoint = Endpoint::from_shared(addr.to_owned())
             .map_err(|e| ApiError::internal(format!("bad identity service address {addr}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(3))
-            .connect_lazy();
-        Ok(Self::new(channel, credential))
+            .timeout(Duration::from_secs(3));
+        Ok(Self::new(Traced::connect_lazy(endpoint), credential))
     }
 }
 
@@ -206,12 +206,12 @@ impl Cmdb for NoCmdb {
 /// group; a CMDB that cannot be reached is UNAVAILABLE (assignment degrades).
 #[derive(Debug, Clone)]
 pub struct RemoteCmdb {
-    client: CmdbServiceClient<InterceptedService<Channel, OwnCredential>>,
+    client: CmdbServiceClient<InterceptedService<TracedChannel, OwnCredential>>,
 }
 
 impl RemoteCmdb {
-    /// A CMDB over a channel to the CMDB service.
-    pub fn new(channel: Channel, credential: OwnCredential) -> Self {
+    /// A CMDB over a (traced) channel to the CMDB service.
+    pub fn new(channel: TracedChannel, credential: OwnCredential) -> Self {
         Self {
             client: CmdbServiceClient::with_interceptor(channel, credential),
         }
@@ -219,12 +219,11 @@ impl RemoteCmdb {
 
     /// A CMDB for the service at `addr` (`http://cmdb:50051`), connecting lazily.
     pub fn connect_lazy(addr: &str, credential: OwnCredential) -> Result<Self, ApiError> {
-        let channel = Endpoint::from_shared(addr.to_owned())
+        let endpoint = Endpoint::from_shared(addr.to_owned())
             .map_err(|e| ApiError::internal(format!("bad CMDB service address {addr}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(3))
-            .connect_lazy();
-        Ok(Self::new(channel, credential))
+            .timeout(Duration::from_secs(3));
+        Ok(Self::new(Traced::connect_lazy(endpoint), credential))
     }
 }
 

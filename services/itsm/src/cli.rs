@@ -143,7 +143,8 @@ impl Cli {
                     .or_else(|| config.data_dir.clone())
                     .or_else(default_data_dir)
                     .ok_or(CliError::NoDataDir)?;
-                let _telemetry = telemetry::init(&config)?;
+                // Dropped (traces flushed) once `dev::run` has drained every server.
+                let _telemetry = telemetry::init(&config, "itsm-dev")?;
                 crate::dev::run(config, data_dir).await.map(exit_code)
             }
             Command::Token(args) => {
@@ -168,7 +169,15 @@ impl Cli {
             }
             Command::Serve(args) => {
                 let config = Config::load(Mode::Serve, self.config.as_deref())?;
-                let _telemetry = telemetry::init(&config)?;
+                let service = match &args.target {
+                    crate::gateway::ServeTarget::Practice(practice) => {
+                        format!("itsm-{}", practice.name())
+                    }
+                    crate::gateway::ServeTarget::Gateway => "itsm-gateway".to_owned(),
+                };
+                // Dropped (traces flushed) once the server has drained, on
+                // SIGTERM as on any other way out.
+                let _telemetry = telemetry::init(&config, &service)?;
                 match args.target {
                     crate::gateway::ServeTarget::Practice(practice) => {
                         crate::serve::run(config, practice).await.map(exit_code)
@@ -253,6 +262,8 @@ pub enum CliError {
     Telemetry(#[from] TelemetryError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Metrics(#[from] itsm_platform::metrics::MetricsError),
     #[error(transparent)]
     Gateway(#[from] crate::gateway::GatewayStartError),
     #[error("health check of {addr} failed: {reason}")]
