@@ -132,6 +132,10 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
     /// the in-process bus). The relay compares it with the one it last
     /// published to and, when it changed, publishes the retained outbox again.
     async fn incarnation(&self) -> Result<String, BusError>;
+
+    /// What the `messaging.system` attribute of publish and process spans
+    /// says this bus is: `redis`, or `in-process`.
+    fn system(&self) -> &'static str;
 }
 
 /// When a wait of `wait` from now ends; a wait too long to represent (say

@@ -4,20 +4,44 @@
 //! timeouts set here make a call against a dead or unreachable Redis fail in
 //! a second or two instead of hanging the relay, a consumer or a request.
 //! Errors name the server as `host:port`, never the URL: it may hold a password.
+//!
+//! Every command goes through [`Endpoint::observe`]: a client span with the
+//! attributes the OpenTelemetry database conventions name for Redis, and the
+//! `itsm_redis_command_*` metrics.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use redis::{Client, ConnectionAddr, RedisError};
+use tracing::Instrument as _;
 
 use crate::error::BusError;
+use crate::metrics;
 
 /// A parsed Redis URL and the name errors give it.
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     client: Client,
     target: Arc<str>,
+    /// `server.address` and `server.port` of the spans.
+    host: Arc<str>,
+    port: u16,
+}
+
+/// One Redis command (or pipeline) as spans and metrics name it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Command {
+    /// The Redis command, `XADD`: the span's name, `db.operation.name` and
+    /// the `command` label. A pipeline of one command is named after it; a
+    /// transaction of several, `MULTI`.
+    pub name: &'static str,
+    /// A command a consumer sends on every poll whether or not anything
+    /// arrived (twice a second, forever): its span is at DEBUG, so the trace
+    /// store is not flooded with one-span traces of idle polling. Its metrics
+    /// are recorded all the same.
+    pub polling: bool,
 }
 
 /// How long one connection may take to connect and to answer.
@@ -30,14 +54,81 @@ pub(crate) struct Timeouts {
     pub retries: usize,
 }
 
+/// The span of one command; the fields are static strings and numbers, so an
+/// unexported span costs no allocation of its own.
+macro_rules! redis_span {
+    ($level:expr, $endpoint:expr, $command:expr) => {
+        tracing::span!(
+            $level,
+            "redis",
+            otel.name = $command.name,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            db.system.name = "redis",
+            db.operation.name = $command.name,
+            db.operation.batch.size = tracing::field::Empty,
+            server.address = &*$endpoint.host,
+            server.port = i64::from($endpoint.port),
+            error.type = tracing::field::Empty,
+        )
+    };
+}
+
 impl Endpoint {
     /// Parses `url` without connecting.
     pub(crate) fn parse(url: &str) -> Result<Self, BusError> {
         let client = Client::open(url).map_err(|error| BusError::InvalidUrl {
             reason: error.to_string(),
         })?;
-        let target = client.get_connection_info().addr().to_string().into();
-        Ok(Self { client, target })
+        let addr = client.get_connection_info().addr();
+        let target = addr.to_string().into();
+        let (host, port) = match addr {
+            ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+                (host.as_str().into(), *port)
+            }
+            ConnectionAddr::Unix(path) => (path.to_string_lossy().into(), 0),
+            // A future transport: name it as Redis formats it.
+            _ => (Arc::clone(&target), 0),
+        };
+        Ok(Self {
+            client,
+            target,
+            host,
+            port,
+        })
+    }
+
+    /// Runs `call`, one `command` to this server, in a client span, and
+    /// records its duration and whether it failed. `expected` names the
+    /// error codes the caller treats as an answer rather than a failure (the
+    /// `BUSYGROUP` of creating a group that exists).
+    pub(crate) async fn observe<T>(
+        &self,
+        command: Command,
+        batch: usize,
+        expected: &[&str],
+        call: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
+        let span = if command.polling {
+            redis_span!(tracing::Level::DEBUG, self, command)
+        } else {
+            redis_span!(tracing::Level::INFO, self, command)
+        };
+        if batch > 1 {
+            span.record("db.operation.batch.size", batch);
+        }
+        let started = Instant::now();
+        let result = call.instrument(span.clone()).await;
+        let failed = match &result {
+            Err(error) if !error.code().is_some_and(|code| expected.contains(&code)) => {
+                span.record("error.type", error_type(error));
+                span.record("otel.status_code", "ERROR");
+                true
+            }
+            _ => false,
+        };
+        metrics::redis_command(command.name, started.elapsed(), failed);
+        result
     }
 
     /// `host:port`, for messages and logs.
@@ -94,6 +185,20 @@ impl std::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("target", &self.target)
             .finish()
+    }
+}
+
+/// The `error.type` of a failed command: Redis's error code (`NOGROUP`,
+/// `LOADING`), or what went wrong on the way.
+fn error_type(error: &RedisError) -> &str {
+    if let Some(code) = error.code() {
+        code
+    } else if error.is_timeout() {
+        "timeout"
+    } else if is_transport(error) {
+        "connection"
+    } else {
+        "response"
     }
 }
 

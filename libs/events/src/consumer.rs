@@ -9,19 +9,26 @@
 //! is recognised. A failing handler is retried with backoff; an event that
 //! still fails, or cannot be decoded, goes to the group's dead-letter stream
 //! with the error, where it stays visible.
+//!
+//! Each delivery is handled in a consumer span whose parent is the span that
+//! wrote the event (its `traceparent`): the handler's statements and calls
+//! join the trace of the request that made the change. Each try's duration
+//! and outcome is recorded in `itsm_event_handle_duration_seconds`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use itsm_platform::telemetry::propagation;
 use itsm_proto::itsm::events::v1::Event;
 use itsm_store::{Db, StoreError, Tx};
 use prost::Message as _;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, Span};
 
 use crate::bus::{Delivery, EventBus};
 use crate::error::BusError;
-use crate::metrics;
+use crate::metrics::{self, HandleOutcome};
 
 /// Why a handler could not apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -202,19 +209,62 @@ impl Consumer {
     }
 
     /// Applies one delivery (retrying the handler), then acknowledges it or
-    /// dead-letters it.
+    /// dead-letters it, in a consumer span continuing the event's trace.
     pub async fn process(&self, delivery: &Delivery) -> Result<Outcome, BusError> {
+        let event = Event::decode(delivery.message.payload.as_slice());
+        let span = self.span(delivery, event.as_ref().ok());
+        self.process_decoded(delivery, event).instrument(span).await
+    }
+
+    /// The span of one delivery, named and attributed as the OpenTelemetry
+    /// messaging conventions name a consumer's processing. Its parent is the
+    /// span that made the event's change (the event's `traceparent`, written
+    /// by the outbox), so the handler's SQL and outgoing calls join the
+    /// producer's trace; an event without one starts a trace of its own.
+    fn span(&self, delivery: &Delivery, event: Option<&Event>) -> Span {
+        let span = tracing::info_span!(
+            "process",
+            otel.name = %format_args!("process {}", delivery.stream),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = self.bus.system(),
+            messaging.operation.type = "process",
+            messaging.operation.name = "process",
+            messaging.destination.name = %delivery.stream,
+            messaging.consumer.group.name = %self.config.group,
+            messaging.message.id = %delivery.message.id,
+            messaging.message.delivery_count = delivery.attempt,
+            cloudevents.event_type = tracing::field::Empty,
+            cloudevents.event_subject = %delivery.message.key,
+            error.type = tracing::field::Empty,
+        );
+        if let Some(event) = event {
+            span.record("cloudevents.event_type", event.r#type.as_str());
+            propagation::set_parent(&span, &event.traceparent, &event.tracestate);
+        }
+        span
+    }
+
+    async fn process_decoded(
+        &self,
+        delivery: &Delivery,
+        event: Result<Event, prost::DecodeError>,
+    ) -> Result<Outcome, BusError> {
         let group = &self.config.group;
-        let event = match Event::decode(delivery.message.payload.as_slice()) {
+        let event = match event {
             Ok(event) => event,
             Err(error) => {
                 let reason = format!("not an itsm.events.v1.Event: {error}");
-                return self.dead_letter(delivery, &reason).await;
+                let started = Instant::now();
+                let outcome = self.dead_letter(delivery, &reason).await;
+                self.handled(delivery, HandleOutcome::DeadLetter, started);
+                return outcome;
             }
         };
         let mut pause = self.config.backoff;
         let mut attempt = 1;
         loop {
+            let started = Instant::now();
             match self.apply(&event).await {
                 Ok(outcome) => {
                     self.bus
@@ -224,15 +274,21 @@ impl Consumer {
                             std::slice::from_ref(&delivery.delivery_id),
                         )
                         .await?;
+                    self.handled(delivery, HandleOutcome::Ok, started);
                     return Ok(outcome);
                 }
                 Err(HandlerError::Permanent(reason)) => {
-                    return self.dead_letter(delivery, &reason).await;
+                    let outcome = self.dead_letter(delivery, &reason).await;
+                    self.handled(delivery, HandleOutcome::DeadLetter, started);
+                    return outcome;
                 }
                 Err(HandlerError::Retryable(reason)) if attempt >= self.config.max_attempts => {
-                    return self.dead_letter(delivery, &reason).await;
+                    let outcome = self.dead_letter(delivery, &reason).await;
+                    self.handled(delivery, HandleOutcome::DeadLetter, started);
+                    return outcome;
                 }
                 Err(HandlerError::Retryable(reason)) => {
+                    self.handled(delivery, HandleOutcome::Retry, started);
                     metrics::consumer_retry(&delivery.stream, group);
                     tracing::warn!(%group, event = %event.id, attempt, %reason, "event handler failed; retrying");
                     tokio::time::sleep(pause).await;
@@ -241,6 +297,16 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    /// Records one try's duration and outcome.
+    fn handled(&self, delivery: &Delivery, outcome: HandleOutcome, started: Instant) {
+        metrics::event_handled(
+            &delivery.stream,
+            &self.config.group,
+            outcome,
+            started.elapsed(),
+        );
     }
 
     /// One try: record the id and run the handler in one transaction.
@@ -267,6 +333,9 @@ impl Consumer {
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<Outcome, BusError> {
+        let span = Span::current();
+        span.record("otel.status_code", "ERROR");
+        span.record("error.type", "dead_letter");
         tracing::error!(
             group = %self.config.group,
             stream = %delivery.stream,

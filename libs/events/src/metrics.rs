@@ -41,11 +41,27 @@ pub const OUTBOX_BACKLOG: &str = "itsm_outbox_backlog";
 pub const OUTBOX_REQUEUED: &str = "itsm_outbox_requeued_total";
 /// Counter `{stream, group}`: handler failures that were retried.
 pub const CONSUMER_RETRIES: &str = "itsm_events_consumer_retries_total";
+/// Histogram `{stream, group, outcome}`: seconds one try at handling an event
+/// took, its transaction and acknowledgement included; `outcome` is `ok`
+/// (applied, or a duplicate acknowledged), `retry` (failed, tried again) or
+/// `dead_letter` (given up).
+pub const EVENT_HANDLE_DURATION: &str = "itsm_event_handle_duration_seconds";
+
+/// Histogram `{command}`: seconds from sending a Redis command (or pipeline)
+/// to its answer, from the bus and the cache; `command` is `XADD`, `GET`, ...
+pub const REDIS_COMMAND_DURATION: &str = "itsm_redis_command_duration_seconds";
+/// Counter `{command}`: Redis commands that failed (no answer in time, the
+/// connection dropped, or an error reply the caller did not expect).
+pub const REDIS_ERRORS: &str = "itsm_redis_errors_total";
 
 /// The label naming the stream.
 pub const LABEL_STREAM: &str = "stream";
 /// The label naming the consumer group.
 pub const LABEL_GROUP: &str = "group";
+/// The label of [`EVENT_HANDLE_DURATION`]: `ok`, `retry` or `dead_letter`.
+pub const LABEL_OUTCOME: &str = "outcome";
+/// The label naming the Redis command.
+pub const LABEL_COMMAND: &str = "command";
 
 /// Describes every metric above to the installed recorder; call once at start-up.
 pub fn describe() {
@@ -66,6 +82,17 @@ pub fn describe() {
         "outbox rows requeued after the bus lost its data"
     );
     describe_counter!(CONSUMER_RETRIES, "event handler failures that were retried");
+    describe_histogram!(
+        EVENT_HANDLE_DURATION,
+        ::metrics::Unit::Seconds,
+        "one try at handling an event, by outcome (ok, retry, dead_letter)"
+    );
+    describe_histogram!(
+        REDIS_COMMAND_DURATION,
+        ::metrics::Unit::Seconds,
+        "Redis commands from the bus and the cache, send to answer"
+    );
+    describe_counter!(REDIS_ERRORS, "Redis commands that failed");
 }
 
 /// The lag hook: reads the group's lag from the bus, sets [`CONSUMER_LAG`] and
@@ -148,4 +175,46 @@ pub(crate) fn requeued(count: u64) {
 pub(crate) fn consumer_retry(stream: &str, group: &str) {
     counter!(CONSUMER_RETRIES, LABEL_STREAM => stream.to_owned(), LABEL_GROUP => group.to_owned())
         .increment(1);
+}
+
+/// How one try at handling an event ended, for [`EVENT_HANDLE_DURATION`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandleOutcome {
+    Ok,
+    Retry,
+    DeadLetter,
+}
+
+impl HandleOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Retry => "retry",
+            Self::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+pub(crate) fn event_handled(
+    stream: &str,
+    group: &str,
+    outcome: HandleOutcome,
+    took: std::time::Duration,
+) {
+    histogram!(
+        EVENT_HANDLE_DURATION,
+        LABEL_STREAM => stream.to_owned(),
+        LABEL_GROUP => group.to_owned(),
+        LABEL_OUTCOME => outcome.label()
+    )
+    .record(took.as_secs_f64());
+}
+
+/// Records one Redis command; `command` is static, so the hot path (a cache
+/// read) allocates no label.
+pub(crate) fn redis_command(command: &'static str, took: std::time::Duration, failed: bool) {
+    histogram!(REDIS_COMMAND_DURATION, LABEL_COMMAND => command).record(took.as_secs_f64());
+    if failed {
+        counter!(REDIS_ERRORS, LABEL_COMMAND => command).increment(1);
+    }
 }

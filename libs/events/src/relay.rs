@@ -6,13 +6,23 @@
 //! backoff: writes keep succeeding meanwhile, and every event is delivered once
 //! the bus is back. A relay that dies between publishing and marking rows sent
 //! publishes them again; consumers drop the duplicates by event id.
+//!
+//! Each published batch is a producer span linked to its events' traces (see
+//! [`send_span`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use itsm_platform::telemetry::propagation;
 use itsm_store::{Db, StoreError, idempotency, lease, outbox};
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use prost::Message as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::bus::{EventBus, Message};
 use crate::error::BusError;
@@ -101,20 +111,30 @@ impl OutboxRelay {
         if rows.is_empty() {
             return Ok(0);
         }
+        let span = send_span(self.bus.system(), &rows);
+        self.send(&mut conn, rows).instrument(span).await
+    }
+
+    /// Publishes `rows` (read from the outbox through `conn`) and marks them sent.
+    async fn send(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        rows: Vec<outbox::OutboxRow>,
+    ) -> Result<usize, RelayError> {
         // Checked per batch, before publishing: a bus that lost its data gets
         // the retained outbox again, in order, ahead of new events.
         let incarnation = self.bus.incarnation().await?;
-        let known = outbox::get_state(&mut conn, INCARNATION).await?;
+        let known = outbox::get_state(&mut *conn, INCARNATION).await?;
         if known.as_deref() != Some(incarnation.as_str()) {
             if known.is_some() {
-                let requeued = outbox::requeue_sent_since(&mut conn, 0).await?;
+                let requeued = outbox::requeue_sent_since(&mut *conn, 0).await?;
                 metrics::requeued(requeued);
                 tracing::warn!(
                     requeued,
                     "the event bus lost its data (Redis restarted empty?); republishing the retained outbox, consumers skip what they already applied"
                 );
             }
-            outbox::set_state(&mut conn, INCARNATION, &incarnation).await?;
+            outbox::set_state(&mut *conn, INCARNATION, &incarnation).await?;
             if known.is_some() {
                 return Box::pin(self.relay_once()).await;
             }
@@ -131,7 +151,7 @@ impl OutboxRelay {
         self.bus.publish(&messages).await?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let now = itsm_store::now_micros();
-        outbox::mark_sent(&mut conn, &ids, now).await?;
+        outbox::mark_sent(&mut *conn, &ids, now).await?;
         metrics::relayed(&rows, now);
         Ok(rows.len())
     }
@@ -221,6 +241,69 @@ impl OutboxRelay {
         let mut conn = self.db.pool().acquire().await?;
         lease::try_acquire(&mut conn, LEASE, &self.config.holder, self.config.lease_ttl).await
     }
+}
+
+/// The most events one send span links to: enough to follow a batch of a
+/// quiet moment back to each change, without a busy relay building hundreds
+/// of links per round.
+const MAX_LINKS: usize = 32;
+
+/// The producer span of one published batch.
+///
+/// A batch carries the events of many changes, each in its own trace, and a
+/// span has one parent: so the send span is a root, with a link to each
+/// event's context (the messaging conventions' batch publish). Consumers do
+/// not parent on it: they continue the event's own context, which puts their
+/// work directly under the call that made the change, and this span's links
+/// tell how and when each event left the outbox.
+fn send_span(system: &'static str, rows: &[outbox::OutboxRow]) -> Span {
+    let span = tracing::info_span!(
+        "send",
+        otel.name = tracing::field::Empty,
+        otel.kind = "producer",
+        messaging.system = system,
+        messaging.operation.type = "send",
+        messaging.operation.name = "send",
+        messaging.destination.name = tracing::field::Empty,
+        messaging.batch.message_count = rows.len(),
+    );
+    let stream = rows.first().map_or("", |row| row.stream.as_str());
+    if rows.iter().all(|row| row.stream == stream) {
+        span.record(
+            "otel.name",
+            tracing::field::display(format_args!("send {stream}")),
+        );
+        span.record("messaging.destination.name", stream);
+    } else {
+        span.record("otel.name", "send");
+    }
+    // Without an exporter spans carry no context: nothing to link, and no
+    // payload is read for it.
+    if propagation::of(&span).is_empty() {
+        return span;
+    }
+    for row in rows.iter().take(MAX_LINKS) {
+        let Ok(trace) = TraceOnly::decode(row.payload.as_slice()) else {
+            continue;
+        };
+        let headers = propagation::TraceHeaders {
+            traceparent: trace.traceparent,
+            tracestate: trace.tracestate,
+        };
+        let context = TraceContextPropagator::new().extract(&headers);
+        span.add_link(context.span().span_context().clone());
+    }
+    span
+}
+
+/// The trace context fields of an `itsm.events.v1.Event`; decoding only them
+/// skips the rest of the envelope (the payload) without copying it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TraceOnly {
+    #[prost(string, tag = "9")]
+    traceparent: String,
+    #[prost(string, tag = "10")]
+    tracestate: String,
 }
 
 /// Sleeps for `duration`, or until woken; true when cancelled.

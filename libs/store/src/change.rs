@@ -16,7 +16,8 @@ pub struct Origin<'a> {
     pub source: &'a str,
     pub actor: &'a Actor,
     pub request_id: &'a str,
-    /// W3C trace context of the call, carried into the event.
+    /// W3C trace context of the call: what the event carries when the current
+    /// span has none (see [`NewEvent::traceparent`]).
     pub traceparent: &'a str,
     pub tracestate: &'a str,
 }

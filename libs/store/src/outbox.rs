@@ -8,6 +8,7 @@
 //! outbox id after the previous one committed. Ids, and so publication order,
 //! follow the order of changes for every resource.
 
+use itsm_platform::telemetry::propagation;
 use prost::Message;
 use sqlx::{AnyConnection, Row};
 
@@ -30,7 +31,10 @@ pub struct NewEvent<'a> {
     pub payload: prost_types::Any,
     pub actor: &'a Actor,
     pub request_id: &'a str,
-    /// W3C trace context of the change, when traced.
+    /// W3C trace context the call carried: what the event keeps when the
+    /// current span has no context of its own (no exporter configured).
+    /// Otherwise the event carries the current span's context, so the
+    /// consumer's work is a child of the span that made the change.
     pub traceparent: &'a str,
     pub tracestate: &'a str,
     /// Microseconds since the epoch: the time of the change.
@@ -40,6 +44,7 @@ pub struct NewEvent<'a> {
 /// Writes the event; returns its id (a time-ordered UUID).
 pub async fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> Result<String, StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
+    let trace = trace_context(event);
     let envelope = itsm_proto::itsm::events::v1::Event {
         id: id.clone(),
         r#type: event.event_type.to_owned(),
@@ -49,8 +54,8 @@ pub async fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> Result<St
         actor: Some(event.actor.to_proto()),
         sequence: event.sequence,
         payload: Some(event.payload.clone()),
-        traceparent: event.traceparent.to_owned(),
-        tracestate: event.tracestate.to_owned(),
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
         request_id: event.request_id.to_owned(),
         tenant: String::new(),
     };
@@ -67,6 +72,20 @@ pub async fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> Result<St
     .execute(conn)
     .await?;
     Ok(id)
+}
+
+/// The trace context the event carries: the current span's (the RPC or the
+/// event handling that made the change), else the one the call carried.
+fn trace_context(event: &NewEvent<'_>) -> propagation::TraceHeaders {
+    let current = propagation::current();
+    if current.is_empty() {
+        propagation::TraceHeaders {
+            traceparent: event.traceparent.to_owned(),
+            tracestate: event.tracestate.to_owned(),
+        }
+    } else {
+        current
+    }
 }
 
 /// An outbox row waiting to be published.

@@ -388,4 +388,8 @@ impl EventBus for MemoryBus {
     async fn incarnation(&self) -> Result<String, BusError> {
         Ok(self.incarnation.clone())
     }
+
+    fn system(&self) -> &'static str {
+        "in-process"
+    }
 }

@@ -106,7 +106,7 @@ impl RedisBus {
 
     /// Checks that Redis answers, for readiness probes and start-up logs.
     pub async fn ping(&self) -> Result<(), BusError> {
-        self.query::<String>("ping", &::redis::cmd("PING"))
+        self.query::<String>(cmd::PING, &::redis::cmd("PING"))
             .await
             .map(drop)
     }
@@ -121,29 +121,41 @@ impl RedisBus {
         format!("{}dead:{stream}:{group}", self.config.key_prefix)
     }
 
-    async fn query<T: FromRedisValue>(
+    /// Sends `command` over the shared connection, traced as `op`.
+    /// `expected` names error codes that are answers, not failures.
+    async fn query_expecting<T: FromRedisValue>(
         &self,
-        operation: &'static str,
+        op: cmd::Op,
+        expected: &[&str],
         command: &Cmd,
     ) -> Result<T, BusError> {
-        command
-            .query_async(&mut self.conn.clone())
+        let mut conn = self.conn.clone();
+        self.endpoint
+            .observe(op.command, 1, expected, command.query_async(&mut conn))
             .await
             .map_err(|e| {
                 self.endpoint
-                    .error(operation, self.config.response_timeout, e)
+                    .error(op.what, self.config.response_timeout, e)
             })
+    }
+
+    async fn query<T: FromRedisValue>(&self, op: cmd::Op, command: &Cmd) -> Result<T, BusError> {
+        self.query_expecting(op, &[], command).await
     }
 
     async fn query_pipe<T: FromRedisValue>(
         &self,
-        operation: &'static str,
+        op: cmd::Op,
         pipe: &Pipeline,
     ) -> Result<T, BusError> {
-        pipe.query_async(&mut self.conn.clone()).await.map_err(|e| {
-            self.endpoint
-                .error(operation, self.config.response_timeout, e)
-        })
+        let mut conn = self.conn.clone();
+        self.endpoint
+            .observe(op.command, pipe.len(), &[], pipe.query_async(&mut conn))
+            .await
+            .map_err(|e| {
+                self.endpoint
+                    .error(op.what, self.config.response_timeout, e)
+            })
     }
 }
 
@@ -170,7 +182,7 @@ impl EventBus for RedisBus {
             pipe.add_command(cmd::add(&key, self.config.max_len, message))
                 .ignore();
         }
-        match self.query_pipe::<()>("publish", &pipe).await {
+        match self.query_pipe::<()>(cmd::PUBLISH, &pipe).await {
             Ok(()) => {
                 metrics::count_per_stream(metrics::PUBLISHED, messages);
                 Ok(())
@@ -184,7 +196,11 @@ impl EventBus for RedisBus {
 
     async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), BusError> {
         let command = cmd::create_group(&self.stream_key(stream), group);
-        match self.query::<()>("ensure_group", &command).await {
+        // BUSYGROUP: the group exists, which is what was asked for.
+        match self
+            .query_expecting::<()>(cmd::ENSURE_GROUP, &["BUSYGROUP"], &command)
+            .await
+        {
             Err(BusError::Redis { source, .. }) if source.code() == Some("BUSYGROUP") => Ok(()),
             other => other,
         }
@@ -236,7 +252,7 @@ impl EventBus for RedisBus {
             return Ok(());
         }
         let command = cmd::ack(&self.stream_key(stream), group, delivery_ids);
-        let acked: usize = self.query("ack", &command).await?;
+        let acked: usize = self.query(cmd::ACK, &command).await?;
         metrics::acked(stream, group, acked);
         Ok(())
     }
@@ -262,7 +278,7 @@ impl EventBus for RedisBus {
                 std::slice::from_ref(&delivery.delivery_id),
             ))
             .ignore();
-        self.query_pipe::<()>("dead_letter", &pipe).await?;
+        self.query_pipe::<()>(cmd::DEAD_LETTER, &pipe).await?;
         metrics::dead_lettered(&delivery.stream, group);
         Ok(())
     }
@@ -278,7 +294,7 @@ impl EventBus for RedisBus {
         }
         let key = self.dead_letter_key(stream, group);
         let reply: ::redis::streams::StreamRangeReply = self
-            .query("dead_letters", &cmd::newest(&key, limit))
+            .query(cmd::DEAD_LETTERS, &cmd::newest(&key, limit))
             .await?;
         Ok(reply
             .ids
@@ -293,18 +309,16 @@ impl EventBus for RedisBus {
             stream: stream.to_owned(),
             group: group.to_owned(),
         };
-        let groups: ::redis::streams::StreamInfoGroupsReply = match self
-            .query("lag (XINFO GROUPS)", &cmd::info_groups(&key))
-            .await
-        {
-            // The stream, hence the group, does not exist.
-            Err(BusError::Redis { source, .. })
-                if source.to_string().to_lowercase().contains("no such key") =>
-            {
-                return Err(no_group());
-            }
-            other => other?,
-        };
+        let groups: ::redis::streams::StreamInfoGroupsReply =
+            match self.query(cmd::LAG_GROUPS, &cmd::info_groups(&key)).await {
+                // The stream, hence the group, does not exist.
+                Err(BusError::Redis { source, .. })
+                    if source.to_string().to_lowercase().contains("no such key") =>
+                {
+                    return Err(no_group());
+                }
+                other => other?,
+            };
         let info = groups
             .groups
             .into_iter()
@@ -314,7 +328,7 @@ impl EventBus for RedisBus {
             Some(lag) => lag,
             // Redis cannot tell right after trimming or deletions; the
             // stream's length is an upper bound until the group reads on.
-            None => self.query("lag (XLEN)", &cmd::len(&key)).await?,
+            None => self.query(cmd::LAG_LEN, &cmd::len(&key)).await?,
         };
         Ok((info.pending + undelivered) as u64)
     }
@@ -331,8 +345,12 @@ impl EventBus for RedisBus {
             .ignore()
             .cmd("GET")
             .arg(&key);
-        let (value,): (String,) = self.query_pipe("incarnation (SET NX, GET)", &pipe).await?;
+        let (value,): (String,) = self.query_pipe(cmd::INCARNATION, &pipe).await?;
         Ok(value)
+    }
+
+    fn system(&self) -> &'static str {
+        "redis"
     }
 }
 

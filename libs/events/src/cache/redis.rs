@@ -14,7 +14,7 @@ use ::redis::{Cmd, FromRedisValue, RedisError, cmd};
 use async_trait::async_trait;
 
 use super::Cache;
-use crate::connection::{Endpoint, Timeouts, is_transport};
+use crate::connection::{Command, Endpoint, Timeouts, is_transport};
 use crate::error::{BusError, format_duration};
 use crate::metrics;
 
@@ -90,8 +90,22 @@ impl RedisCache {
         self.now_ms() < self.paused_until.load(Ordering::Relaxed)
     }
 
-    async fn run<T: FromRedisValue>(&self, operation: &'static str, command: &Cmd) -> Option<T> {
-        match command.query_async(&mut self.conn.clone()).await {
+    async fn run<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        name: &'static str,
+        command: &Cmd,
+    ) -> Option<T> {
+        let mut conn = self.conn.clone();
+        let traced = Command {
+            name,
+            polling: false,
+        };
+        match self
+            .endpoint
+            .observe(traced, 1, &[], command.query_async(&mut conn))
+            .await
+        {
             Ok(value) => Some(value),
             Err(error) => {
                 self.failed(operation, &error);
@@ -138,7 +152,7 @@ impl Cache for RedisCache {
         } else {
             let mut get = cmd("GET");
             get.arg(self.key(key));
-            self.run::<Option<Vec<u8>>>("cache get", &get)
+            self.run::<Option<Vec<u8>>>("cache get", "GET", &get)
                 .await
                 .flatten()
         };
@@ -157,7 +171,7 @@ impl Cache for RedisCache {
         }
         let mut set = cmd("SET");
         set.arg(self.key(key)).arg(value).arg("PX").arg(ms);
-        self.run::<()>("cache set", &set).await;
+        self.run::<()>("cache set", "SET", &set).await;
     }
 
     async fn delete(&self, keys: &[&str]) {
@@ -168,7 +182,7 @@ impl Cache for RedisCache {
         for key in keys {
             del.arg(self.key(key));
         }
-        self.run::<()>("cache delete", &del).await;
+        self.run::<()>("cache delete", "DEL", &del).await;
     }
 }
 

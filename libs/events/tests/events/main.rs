@@ -12,3 +12,4 @@ mod delivery;
 mod outage;
 mod support;
 mod throughput;
+mod traces;

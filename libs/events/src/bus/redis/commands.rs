@@ -9,6 +9,42 @@ use redis::streams::StreamId;
 use redis::{Cmd, cmd};
 
 use crate::bus::{DeadLetter, Delivery, Message};
+use crate::connection::Command;
+
+/// One call of the bus: what errors call it, and the command spans and
+/// metrics name.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Op {
+    pub what: &'static str,
+    pub command: Command,
+}
+
+const fn op(what: &'static str, name: &'static str, polling: bool) -> Op {
+    Op {
+        what,
+        command: Command { name, polling },
+    }
+}
+
+pub(super) const PING: Op = op("ping", "PING", false);
+/// A batch of `XADD`s in one transaction.
+pub(super) const PUBLISH: Op = op("publish", "XADD", false);
+/// Sent before every poll: polling.
+pub(super) const ENSURE_GROUP: Op = op("ensure_group", "XGROUP", true);
+pub(super) const ACK: Op = op("ack", "XACK", false);
+/// `XADD` to the dead letters and `XACK`, in one transaction.
+pub(super) const DEAD_LETTER: Op = op("dead_letter", "MULTI", false);
+pub(super) const DEAD_LETTERS: Op = op("dead_letters", "XREVRANGE", false);
+/// Lag is measured every few seconds by every consumer: polling.
+pub(super) const LAG_GROUPS: Op = op("lag (XINFO GROUPS)", "XINFO", true);
+pub(super) const LAG_LEN: Op = op("lag (XLEN)", "XLEN", true);
+/// `SET NX` and `GET`, pipelined.
+pub(super) const INCARNATION: Op = op("incarnation (SET NX, GET)", "PIPELINE", false);
+pub(super) const CLAIM: Op = op("receive (XAUTOCLAIM)", "XAUTOCLAIM", true);
+/// Only when entries were claimed, so not polling.
+pub(super) const PENDING: Op = op("receive (XPENDING)", "XPENDING", false);
+pub(super) const READ: Op = op("receive (XREADGROUP)", "XREADGROUP", true);
+pub(super) const READ_BLOCK: Op = op("receive (XREADGROUP BLOCK)", "XREADGROUP", true);
 
 /// `XADD key MAXLEN ~ cap * id .. key .. payload ..`
 pub(super) fn add(key: &str, max_len: usize, message: &Message) -> Cmd {

@@ -38,7 +38,7 @@ impl RedisBus {
         let idle = self.config.claim_timeout;
         let reply: ::redis::streams::StreamAutoClaimReply = self
             .query(
-                "receive (XAUTOCLAIM)",
+                cmd::CLAIM,
                 &cmd::autoclaim(&key, group, consumer, idle, &start, max),
             )
             .await?;
@@ -49,7 +49,7 @@ impl RedisBus {
         // XAUTOCLAIM does not return the delivery counters it just raised.
         let ids: Vec<&str> = reply.claimed.iter().map(|e| e.id.as_str()).collect();
         let counters: Vec<::redis::streams::StreamPendingCountReply> = self
-            .query_pipe("receive (XPENDING)", &cmd::pending_each(&key, group, &ids))
+            .query_pipe(cmd::PENDING, &cmd::pending_each(&key, group, &ids))
             .await?;
         Ok(reply
             .claimed
@@ -76,16 +76,25 @@ impl RedisBus {
     ) -> Result<Vec<Delivery>, BusError> {
         let command = cmd::read_group(&self.stream_key(stream), group, consumer, max, block);
         let reply: Option<::redis::streams::StreamReadReply> = match block {
-            None => self.query("receive (XREADGROUP)", &command).await?,
+            None => self.query(cmd::READ, &command).await?,
             Some(block) => {
                 let mut conn = match lock(&self.blocking).pop() {
                     Some(conn) => conn,
                     None => self.endpoint.manager(self.blocking_timeouts())?,
                 };
-                let reply = command.query_async(&mut conn).await.map_err(|e| {
-                    let after = block + self.config.response_timeout;
-                    self.endpoint.error("receive (XREADGROUP BLOCK)", after, e)
-                })?;
+                let reply = self
+                    .endpoint
+                    .observe(
+                        cmd::READ_BLOCK.command,
+                        1,
+                        &[],
+                        command.query_async(&mut conn),
+                    )
+                    .await
+                    .map_err(|e| {
+                        let after = block + self.config.response_timeout;
+                        self.endpoint.error(cmd::READ_BLOCK.what, after, e)
+                    })?;
                 // Only a connection that answered goes back: one that failed
                 // or was cancelled mid-block may still owe a late reply.
                 let mut pool = lock(&self.blocking);
