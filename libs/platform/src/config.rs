@@ -76,6 +76,12 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// How long in-flight calls get to finish once new ones are refused (`shutdown_grace`).
     pub shutdown_grace: Duration,
+    /// Where Prometheus scrapes `GET /metrics` (`metrics_addr`); `None` when
+    /// set to `off`. Its own port: no token needed, and not exposed outside.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How often gauges read from the database (open incidents, pending SLA
+    /// timers, pool usage...) are sampled (`metrics_sample_every`).
+    pub metrics_sample_every: Duration,
     /// PostgreSQL or SQLite URL; unset means the embedded default.
     pub database_url: Option<Secret>,
     /// Run the service's migrations when it starts (`migrate_on_start`); turn
@@ -174,6 +180,8 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(25),
+            metrics_addr: Some(SocketAddr::from((host, 9464))),
+            metrics_sample_every: Duration::from_secs(15),
             database_url: None,
             migrate_on_start: true,
             redis_url: None,
@@ -259,6 +267,20 @@ impl Config {
                     parse_positive_duration,
                 )?
                 .unwrap_or(d.shutdown_grace),
+            metrics_addr: sources
+                .get(
+                    "metrics_addr",
+                    "a socket address such as 0.0.0.0:9464, or off",
+                    parse_metrics_addr,
+                )?
+                .unwrap_or(d.metrics_addr),
+            metrics_sample_every: sources
+                .get(
+                    "metrics_sample_every",
+                    "a positive duration such as 15s",
+                    parse_positive_duration,
+                )?
+                .unwrap_or(d.metrics_sample_every),
             database_url: sources
                 .get_secret(
                     "database_url",
@@ -365,6 +387,8 @@ const KNOWN_KEYS: &[&str] = &[
     "request_timeout",
     "shutdown_delay",
     "shutdown_grace",
+    "metrics_addr",
+    "metrics_sample_every",
     "database_url",
     "migrate_on_start",
     "redis_url",
@@ -678,6 +702,15 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 
 fn parse_positive_duration(raw: &str) -> Option<Duration> {
     parse_duration(raw).filter(|d| !d.is_zero())
+}
+
+/// A socket address, or `off` (only that word: a typo must be an error,
+/// not metrics silently turned off).
+fn parse_metrics_addr(raw: &str) -> Option<Option<SocketAddr>> {
+    if raw.eq_ignore_ascii_case("off") {
+        return Some(None);
+    }
+    raw.parse().ok().map(Some)
 }
 
 fn parse_log_format(raw: &str) -> Option<LogFormat> {

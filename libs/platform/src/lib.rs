@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 mod deadline;
 pub mod error;
+pub mod metrics;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

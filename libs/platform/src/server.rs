@@ -169,6 +169,7 @@ impl BoundServer {
             .add_service(reflection().build_v1alpha()?);
 
         let layers = tower::ServiceBuilder::new()
+            .layer(crate::metrics::rpc::RpcMetricsLayer::new(names.iter().copied().chain(INTERNAL_SERVICES)))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(
@@ -245,6 +246,13 @@ impl BoundServer {
 }
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// What every server serves besides the practice's services.
+const INTERNAL_SERVICES: [&str; 3] = [
+    HEALTH_SERVICE,
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
 
 /// Sets every service's status and the overall one ("").
 async fn set_health(health: &HealthReporter, names: &[&'static str], status: ServingStatus) {

@@ -21,6 +21,7 @@ pub mod etag;
 pub mod idempotency;
 pub mod lease;
 pub mod list;
+pub mod metrics;
 pub mod migrate;
 pub mod outbox;
 pub mod page;

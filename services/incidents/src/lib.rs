@@ -31,6 +31,7 @@ mod convert;
 pub mod directory;
 pub mod domain;
 pub mod escalation;
+pub mod gauges;
 pub mod jobs;
 pub mod store;
 

@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use itsm_auth::Guard;
-use itsm_platform::config::Config;
+use itsm_platform::config::{Config, Mode};
 use itsm_platform::{Drain, GrpcServer, shutdown};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
+use crate::metrics::Metrics;
 use crate::practice::{Practice, Wiring};
 
 pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliError> {
@@ -37,6 +38,12 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
             .open_database(&format!("sqlite://{}", file.display()), true)
             .await?;
         databases.push((practice, db));
+    }
+    // One recorder and one scrape port for every practice of the process.
+    let metrics_addr = crate::metrics::addr_for(&config, Mode::Dev, config.grpc_addr);
+    let mut metrics = Metrics::start(&config, metrics_addr, "dev").await?;
+    for (practice, db) in &databases {
+        metrics.sample(*practice, db);
     }
     let identity = databases
         .iter()
@@ -107,6 +114,7 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     print_banner(
         &server.local_addr().to_string(),
         &gateway.local_addr().to_string(),
+        metrics.local_addr(),
         &data_dir,
         admin.as_deref(),
     );
@@ -159,6 +167,7 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
     for worker in workers {
         let _ = worker.await;
     }
+    metrics.stop().await;
     for (_, db) in databases {
         db.close().await;
     }
@@ -166,13 +175,25 @@ pub async fn run(mut config: Config, data_dir: PathBuf) -> Result<Drain, CliErro
 }
 
 /// What a newcomer needs to call the platform, on stdout.
-fn print_banner(addr: &str, gateway: &str, data_dir: &std::path::Path, admin_token: Option<&str>) {
+fn print_banner(
+    addr: &str,
+    gateway: &str,
+    metrics: Option<std::net::SocketAddr>,
+    data_dir: &std::path::Path,
+    admin_token: Option<&str>,
+) {
     println!("ITSM dev is running: every practice in this one process, embedded storage.");
     println!();
     println!("  gRPC       {addr}  (plaintext; health and reflection need no token)");
     println!(
         "  gateway    {gateway}  (point clients and curl here: the same calls plus REST/JSON, rate limits, one port)"
     );
+    match metrics {
+        Some(metrics) => {
+            println!("  metrics    http://{metrics}/metrics  (Prometheus text format)")
+        }
+        None => println!("  metrics    off (ITSM_METRICS_ADDR=off)"),
+    }
     println!("  data dir   {}", data_dir.display());
     println!();
     for practice in Practice::ALL {

@@ -101,15 +101,19 @@ pub async fn serve(config: Config) -> Result<Drain, CliError> {
             "ITSM_REDIS_URL is not set: rate limits hold per gateway replica, not across them"
         );
     }
+    let metrics_addr = crate::metrics::addr_for(&config, Mode::Serve, config.gateway.addr);
+    let metrics = crate::metrics::Metrics::start(&config, metrics_addr, "gateway").await?;
     let gateway = with_http(Gateway::new(&config, backends, edge))?
         .bind()
         .await
         .map_err(GatewayStartError::from)?;
     tracing::info!(addr = %gateway.local_addr(), "gateway started");
-    Ok(gateway
+    let drain = gateway
         .serve(shutdown::signal())
         .await
-        .map_err(GatewayStartError::from)?)
+        .map_err(GatewayStartError::from);
+    metrics.stop().await;
+    Ok(drain?)
 }
 
 /// The gateway of `itsm dev`, in front of the dev server at `server`: every

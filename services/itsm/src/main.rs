@@ -11,6 +11,7 @@ mod directory;
 mod events;
 mod gateway;
 mod health;
+mod metrics;
 mod practice;
 mod serve;
 mod token;

@@ -6,13 +6,14 @@ use std::time::Duration;
 use itsm_auth::Guard;
 use itsm_auth::apikey::ApiKeyVerifier;
 use itsm_auth::remote::RemoteApiKeyVerifier;
-use itsm_platform::config::Config;
+use itsm_platform::config::{Config, Mode};
 use itsm_platform::{Drain, GrpcServer, shutdown};
 use itsm_store::Db;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::CliError;
+use crate::metrics::Metrics;
 use crate::practice::{Practice, Wiring};
 
 pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> {
@@ -23,6 +24,9 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     let db = practice
         .open_database(url.expose(), config.migrate_on_start)
         .await?;
+    let metrics_addr = crate::metrics::addr_for(&config, Mode::Serve, config.grpc_addr);
+    let mut metrics = Metrics::start(&config, metrics_addr, practice.name()).await?;
+    metrics.sample(practice, &db);
     // The identity service checks API keys against its own table; every other
     // service asks it.
     let api_keys: Option<Arc<dyn ApiKeyVerifier>> = match (practice, &config.identity_addr) {
@@ -98,6 +102,8 @@ pub async fn run(config: Config, practice: Practice) -> Result<Drain, CliError> 
     for worker in workers {
         let _ = worker.await;
     }
+    // Scrapes were answered until every call drained.
+    metrics.stop().await;
     db.close().await;
     Ok(drain?)
 }

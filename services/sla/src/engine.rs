@@ -787,7 +787,7 @@ impl Engine {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "SELECT id, ticket FROM task_slas WHERE state = 1 AND next_deadline_at > 0 AND next_deadline_at <= $1 \
+            "SELECT id, ticket, next_deadline_at FROM task_slas WHERE state = 1 AND next_deadline_at > 0 AND next_deadline_at <= $1 \
          ORDER BY next_deadline_at LIMIT $2{lock}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -796,13 +796,16 @@ impl Engine {
             .fetch_all(&mut *tx)
             .await
             .map_err(StoreError::from)?;
-        // Due clocks per ticket: one replay fires every timer of the ticket.
-        let mut tickets_due: std::collections::BTreeMap<String, usize> = Default::default();
+        // Due clocks per ticket, with their due instants (for the lateness
+        // histogram): one replay fires every timer of the ticket.
+        let mut tickets_due: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
         for row in &rows {
             let ticket: String = row.try_get("ticket").map_err(StoreError::from)?;
-            *tickets_due.entry(ticket).or_default() += 1;
+            let at: i64 = row.try_get("next_deadline_at").map_err(StoreError::from)?;
+            tickets_due.entry(ticket).or_default().push(at);
         }
         let mut fired = 0;
+        let mut fired_due = Vec::new();
         for (ticket, due) in &tickets_due {
             // Busy: a ticket event or another replica is replaying it right now
             // (and so fires its due timers); never wait while holding row locks.
@@ -811,9 +814,13 @@ impl Engine {
             }
             self.replay_ticket(&mut tx, ticket, now, Until::Now, false, false)
                 .await?;
-            fired += due;
+            fired += due.len();
+            fired_due.extend_from_slice(due);
         }
         tx.commit().await.map_err(StoreError::from)?;
+        for due in fired_due {
+            crate::gauges::timer_fired(due, now);
+        }
         Ok(fired)
     }
 }

@@ -22,6 +22,7 @@ pub mod api;
 pub mod calendar;
 pub mod clock;
 pub mod engine;
+pub mod gauges;
 pub mod ics;
 pub mod jobs;
 pub mod operations;

@@ -201,3 +201,70 @@ fn redis_prefix_defaults_to_itsm_and_an_empty_one_is_refused() {
     let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_REDIS_PREFIX", "")])).unwrap_err();
     assert!(err.to_string().starts_with("ITSM_REDIS_PREFIX"), "{err}");
 }
+
+#[test]
+fn metrics_addr_defaults_by_mode_can_be_set_or_turned_off() {
+    let serve = Config::from_sources(Mode::Serve, &env(&[])).unwrap();
+    assert_eq!(serve.metrics_addr, Some("0.0.0.0:9464".parse().unwrap()));
+    assert_eq!(serve.metrics_sample_every, Duration::from_secs(15));
+    let dev = Config::from_sources(Mode::Dev, &env(&[])).unwrap();
+    assert_eq!(dev.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
+
+    let set = Config::from_sources(
+        Mode::Serve,
+        &env(&[
+            ("ITSM_METRICS_ADDR", "127.0.0.1:0"),
+            ("ITSM_METRICS_SAMPLE_EVERY", "250ms"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(set.metrics_addr, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(set.metrics_sample_every, Duration::from_millis(250));
+
+    let off = Config::from_sources(Mode::Serve, &env(&[("ITSM_METRICS_ADDR", "OFF")])).unwrap();
+    assert_eq!(off.metrics_addr, None);
+    let from_file = Sources::default()
+        .with_file_text("itsm.toml".into(), "metrics_addr = \"off\"\n")
+        .unwrap();
+    assert_eq!(
+        Config::from_sources(Mode::Serve, &from_file)
+            .unwrap()
+            .metrics_addr,
+        None
+    );
+}
+
+#[test]
+fn bad_metrics_settings_name_the_key_and_what_is_expected() {
+    let err =
+        Config::from_sources(Mode::Serve, &env(&[("ITSM_METRICS_ADDR", "9464")])).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ITSM_METRICS_ADDR: expected a socket address such as 0.0.0.0:9464, or off, got \"9464\""
+    );
+    // Only "off" turns metrics off: anything else that is not an address is refused.
+    for value in ["no", "false", "disabled", ""] {
+        let err =
+            Config::from_sources(Mode::Serve, &env(&[("ITSM_METRICS_ADDR", value)])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ITSM_METRICS_ADDR"),
+            "{value}: {err}"
+        );
+    }
+    let err = Config::from_sources(Mode::Serve, &env(&[("ITSM_METRICS_SAMPLE_EVERY", "0s")]))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("ITSM_METRICS_SAMPLE_EVERY: expected a positive duration"),
+        "{err}"
+    );
+    let file = Sources::default()
+        .with_file_text("itsm.toml".into(), "metrics_addr = 9464\n")
+        .unwrap();
+    let err = Config::from_sources(Mode::Serve, &file).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("metrics_addr in itsm.toml: expected a socket address"),
+        "{err}"
+    );
+}

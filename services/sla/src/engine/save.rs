@@ -243,6 +243,11 @@ pub(super) async fn save(
     let actor = Actor::system("sla");
     let first = u64::try_from(previous_version).unwrap_or_default() + 1;
     for (sequence, (entry, event_type)) in (first..).zip(announced) {
+        // Counted as written: a transaction that rolls back and is replayed
+        // counts its breach again, so the counter may run high, never low.
+        if entry.effect == ClockEffect::Breached as i32 {
+            crate::gauges::breached(task_sla.kind);
+        }
         let payload = pb::TaskSlaEvent {
             task_sla: Some(task_sla.clone()),
             changes: Vec::new(),
