@@ -192,3 +192,25 @@ pub async fn start_dev(data_dir: &std::path::Path) -> Dev {
         admin_token,
     }
 }
+
+/// Starts `command` (an `itsm serve gateway`), with JSON logs, on a free
+/// port, and waits for the log line that says where it listens.
+pub async fn start_gateway(mut command: Command) -> Served {
+    let mut child = command
+        .env("ITSM_GATEWAY_ADDR", "127.0.0.1:0")
+        .env("ITSM_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = wait_for_line(&mut lines, "gateway started").await;
+    let addr = line
+        .split("\"addr\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Served { child, addr }
+}
