@@ -214,7 +214,9 @@ impl http_body::Body for TracedBody {
             Poll::Ready(None) => Some(Code::Unknown),
             Poll::Pending => None,
         };
-        if let (Some(code), Some(mut call)) = (code, self.call.take()) {
+        if let Some(code) = code
+            && let Some(mut call) = self.call.take()
+        {
             call.finish(code);
         }
         polled
