@@ -10,6 +10,8 @@
 //! parked (CONFLICTING_RULES) instead of guessed. Retired CIs are found too,
 //! and parked (RETIRED_MATCH) rather than revived.
 
+pub mod batch;
+
 use itsm_platform::ApiError;
 use itsm_proto::itsm::cmdb::v1 as pb;
 use itsm_store::{SqlBuilder, SqlValue, StoreError};

@@ -232,21 +232,27 @@ pub async fn walk(
         if expand.is_empty() {
             break;
         }
-        let mut hops = store::hops(conn, &expand, true, &forward_types).await?;
-        hops.extend(store::hops(conn, &expand, false, &backward_types).await?);
-        // Shallowest origin first, so each CI keeps a shortest path; then a stable order.
-        hops.sort_by(|a, b| {
-            let depth = |h: &Hop| nodes.get(&h.from).map_or(0, |n| n.depth);
-            depth(a)
-                .cmp(&depth(b))
+        let known = |id: i64| nodes.contains_key(&id);
+        let level_hops =
+            store::hops(conn, &expand, &forward_types, &backward_types, &known).await?;
+        let mut rows = level_hops.cis;
+        // Shallowest origin first, so each CI keeps a shortest path; then a
+        // stable order (uids are unique). Depths are looked up once per hop.
+        let mut hops: Vec<(usize, Hop)> = level_hops
+            .hops
+            .into_iter()
+            .map(|h| (nodes.get(&h.from).map_or(0, |n| n.depth), h))
+            .collect();
+        hops.sort_unstable_by(|(da, a), (db, b)| {
+            da.cmp(db)
                 .then_with(|| a.relationship_uid.cmp(&b.relationship_uid))
         });
         // Upstream: how many members each group of the frontier has.
         let mut member_count: HashMap<i64, i64> = HashMap::new();
         if !downstream {
-            for hop in hops
+            for (_, hop) in hops
                 .iter()
-                .filter(|h| h.forward && is_membership(&h.type_id))
+                .filter(|(_, h)| h.forward && is_membership(&h.type_id))
             {
                 *member_count.entry(hop.from).or_default() += 1;
             }
@@ -255,13 +261,10 @@ pub async fn walk(
         let mut next = Vec::new();
         let mut candidates: Vec<i64> = Vec::new();
         let mut direct: HashSet<i64> = HashSet::new();
-        for hop in hops {
+        for (_, hop) in hops {
             let Some(from) = nodes.get(&hop.from) else {
                 continue;
             };
-            if hop.to.status == RETIRED {
-                continue; // out of service for good: neither impacted nor needed
-            }
             let (from_depth, from_level) = (from.depth, from.level);
             let membership = is_membership(&hop.type_id);
             // Downstream: a group reached from one of its members.
@@ -279,7 +282,7 @@ pub async fn walk(
             } else {
                 pb::ImpactLevel::Required
             };
-            let id = hop.to.id;
+            let id = hop.to;
             if let Some(existing) = nodes.get_mut(&id) {
                 if existing.start {
                     continue;
@@ -305,10 +308,15 @@ pub async fn walk(
                 }
                 continue;
             }
+            // Reached for the first time: read with the hop. Retired CIs are
+            // out of service for good: neither impacted nor needed.
+            let Some(ci) = rows.remove(&id).filter(|ci| ci.status != RETIRED) else {
+                continue;
+            };
             nodes.insert(
                 id,
                 Reached {
-                    ci: hop.to,
+                    ci,
                     depth: from_depth + 1,
                     level,
                     members_up: None,

@@ -119,7 +119,15 @@ pub async fn create_ci(
     apply_sighting(&mut ci, origin);
 
     let id = cis::insert_ci(&mut *conn, &uid, &ci).await?;
-    cis::upsert_sighting(&mut *conn, id, origin.source, origin.correlation_id, now).await?;
+    cis::upsert_sighting(
+        &mut *conn,
+        id,
+        origin.source,
+        origin.correlation_id,
+        now,
+        false,
+    )
+    .await?;
     for (key, value) in &ci.attributes {
         cis::put_attribute(&mut *conn, id, key, Some(value)).await?;
     }
@@ -302,16 +310,22 @@ pub async fn sight(
     ci: &mut StoredCi,
     origin: &Origin<'_>,
 ) -> Result<(), ApiError> {
+    // The sighting is this CI's already when its message lists it: the
+    // message and the sighting rows are written together, under the CI's lock.
+    let discovery_source = source_name(origin.source);
+    let held = ci.ci.sightings.iter().any(|s| {
+        s.discovery_source == discovery_source && s.correlation_id == origin.correlation_id
+    });
     let moved_from = cis::upsert_sighting(
         &mut *conn,
         ci.id,
         origin.source,
         origin.correlation_id,
         origin.now,
+        held,
     )
     .await?;
     if let Some(other) = moved_from {
-        let discovery_source = source_name(origin.source);
         for mut previous in cis::select_by_ids(&mut *conn, &[other]).await? {
             previous.ci.sightings.retain(|s| {
                 s.discovery_source != discovery_source || s.correlation_id != origin.correlation_id

@@ -38,9 +38,11 @@ use sqlx::AnyConnection;
 use super::CmdbApi;
 use super::call::{self, Call};
 use super::discovery::source_id_of;
+use crate::identify::batch::{self, Predicted};
 use crate::identify::{self, Identification};
 use crate::model::{self, Model};
 use crate::reconcile::{self, CLEARABLE_FIELDS, Context, Rule};
+use crate::store::cis;
 use crate::store::discovery as sources;
 use crate::store::parked;
 use crate::write::{self, Origin, StoredCi};
@@ -432,12 +434,37 @@ async fn park(
     Ok(name)
 }
 
+/// The CI `predicted` names, locked, when it still is what identification
+/// would find for `ci`: not retired, of a related class, and matching the
+/// predicting rule. `None` sends the item through `identify`.
+async fn confirm(
+    conn: &mut AnyConnection,
+    model: &Model,
+    ci: &pb::Ci,
+    predicted: &Predicted,
+    lock: &str,
+) -> Result<Option<StoredCi>, ApiError> {
+    let Some(stored) = cis::select_by_id(conn, predicted.ci_id, lock).await? else {
+        return Ok(None);
+    };
+    let class = model::class_id(&ci.ci_class).unwrap_or_default();
+    let found = model::class_id(&stored.ci.ci_class).unwrap_or_default();
+    let related = found == class || model.is_a(found, class) || model.is_a(class, found);
+    let confirmed = related
+        && stored.ci.status != pb::CiStatus::Retired as i32
+        && batch::still_matches(&predicted.rule, &stored.ci, ci);
+    Ok(confirmed.then_some(stored))
+}
+
 /// Identifies, then creates, reconciles or parks one checked item, in `tx`.
+/// `predicted`: what the batched identification found for it, confirmed
+/// here under the CI's row lock instead of identifying the item again.
 async fn process_item(
     tx: &mut Tx,
     batch: &Batch<'_>,
     index: usize,
     item: &pb::ReportedCi,
+    predicted: Option<&Predicted>,
 ) -> Result<Done, ApiError> {
     let prefix = format!("items[{index}]");
     let mut result = pb::ReportCiResult {
@@ -475,12 +502,24 @@ async fn process_item(
             known = Some(stored);
         }
     }
-    let identification = match &known {
-        Some(stored) => Identification::Found {
+    let mut identification = known.as_ref().map(|stored| Identification::Found {
+        ci_id: stored.id,
+        name: stored.ci.name.clone(),
+        rule: Vec::new(),
+    });
+    if identification.is_none()
+        && let Some(predicted) = predicted
+        && let Some(stored) = confirm(&mut *tx, batch.model, ci, predicted, lock).await?
+    {
+        identification = Some(Identification::Found {
             ci_id: stored.id,
             name: stored.ci.name.clone(),
-            rule: Vec::new(),
-        },
+            rule: predicted.rule.attributes.clone(),
+        });
+        known = Some(stored);
+    }
+    let identification = match identification {
+        Some(found) => found,
         None => {
             lock_identity(&mut *tx, batch.backend, batch.model, ci, correlation).await?;
             identify::identify(&mut *tx, batch.model, ci, correlation).await?
@@ -841,13 +880,16 @@ impl CmdbApi {
         &self,
         batch: &Batch<'_>,
         items: &[(usize, &pb::ReportedCi)],
+        predicted: &[Option<Predicted>],
     ) -> Vec<Result<Done, ApiError>> {
+        let predicted_of = |index: usize| predicted.get(index).and_then(Option::as_ref);
         if items.len() > 1 {
             let together = async {
                 let mut tx = self.db.begin().await?;
                 let mut out = Vec::with_capacity(items.len());
                 for (index, item) in items {
-                    out.push(process_item(&mut tx, batch, *index, item).await?);
+                    let predicted = predicted_of(*index);
+                    out.push(process_item(&mut tx, batch, *index, item, predicted).await?);
                 }
                 tx.commit().await.map_err(StoreError::from)?;
                 Ok::<_, ApiError>(out)
@@ -861,7 +903,10 @@ impl CmdbApi {
         }
         let mut out = Vec::with_capacity(items.len());
         for (index, item) in items {
-            out.push(self.run_item(batch, *index, item).await);
+            out.push(
+                self.run_item(batch, *index, item, predicted_of(*index))
+                    .await,
+            );
         }
         out
     }
@@ -873,12 +918,13 @@ impl CmdbApi {
         batch: &Batch<'_>,
         index: usize,
         item: &pb::ReportedCi,
+        predicted: Option<&Predicted>,
     ) -> Result<Done, ApiError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tx = self.db.begin().await?;
-            match process_item(&mut tx, batch, index, item).await {
+            match process_item(&mut tx, batch, index, item, predicted).await {
                 Ok(done) => {
                     tx.commit().await.map_err(StoreError::from)?;
                     return Ok(done);
@@ -900,9 +946,20 @@ impl CmdbApi {
         request: &pb::ReportCisRequest,
     ) -> Result<pb::ReportCisResponse, ApiError> {
         let numbered: Vec<(usize, &pb::ReportedCi)> = request.items.iter().enumerate().collect();
+        // Identification of the whole report first, a few statements in
+        // all; each item confirms its prediction under its CI's lock.
+        let reported: Vec<(&str, Option<&pb::Ci>)> = request
+            .items
+            .iter()
+            .map(|item| (item.correlation_id.as_str(), item.ci.as_ref()))
+            .collect();
+        let predicted = {
+            let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
+            batch::predict(&mut conn, batch.model, batch.source_id, &reported).await?
+        };
         let work: Vec<_> = numbered
             .chunks(CHUNK)
-            .map(|chunk| self.run_chunk(batch, chunk))
+            .map(|chunk| self.run_chunk(batch, chunk, &predicted))
             .collect();
         let done: Vec<Result<Done, ApiError>> = futures_util::stream::iter(work)
             .buffered(CONCURRENCY)
@@ -977,7 +1034,9 @@ impl CmdbApi {
         let mut results = Vec::with_capacity(request.items.len());
         let mut names: HashMap<&str, Option<String>> = HashMap::new();
         for (index, item) in request.items.iter().enumerate() {
-            let done = process_item(&mut tx, batch, index, item).await?;
+            // No predictions: earlier items of the report, created in this
+            // transaction, are seen by identification as they would be.
+            let done = process_item(&mut tx, batch, index, item, None).await?;
             names
                 .entry(item.correlation_id.as_str())
                 .or_insert(done.ci.as_ref().map(|c| c.ci.name.clone()));

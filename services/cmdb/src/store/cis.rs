@@ -133,6 +133,20 @@ pub async fn select_by_uid(
 }
 
 /// The CIs of these uids (those that exist), in no order.
+/// The CI with internal id `id`, locked with `lock`.
+pub async fn select_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+    lock: &str,
+) -> Result<Option<StoredCi>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM cis c WHERE c.id = $1{lock}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn select_by_uids(
     conn: &mut AnyConnection,
     uids: &[&str],
@@ -227,16 +241,19 @@ pub async fn put_attribute(
 
 /// Inserts the sighting of `(source, correlation_id)` on `ci_id`, or moves
 /// its `last_seen_at`. A correlation id another CI held moves to `ci_id`;
-/// returns that other CI's id when it did.
+/// returns that other CI's id when it did. `held`: the caller knows `ci_id`
+/// holds the sighting already (its locked message lists it), so no other
+/// CI can: the look for one is skipped.
 pub async fn upsert_sighting(
     conn: &mut AnyConnection,
     ci_id: i64,
     source: &str,
     correlation_id: &str,
     now: i64,
+    held: bool,
 ) -> Result<Option<i64>, StoreError> {
     let mut moved_from = None;
-    if !correlation_id.is_empty() {
+    if !correlation_id.is_empty() && !held {
         moved_from = sqlx::query_scalar::<_, i64>(
             "SELECT ci_id FROM ci_sightings WHERE source = $1 AND correlation_id = $2 AND ci_id <> $3",
         )

@@ -318,55 +318,81 @@ pub struct Hop {
     pub from: i64,
     /// Whether the hop goes from the edge's source to its target.
     pub forward: bool,
-    pub to: CiRow,
+    /// The CI at the other end.
+    pub to: i64,
 }
 
-/// The hops from the CIs `ids` along edges of `types`: leaving them
-/// (`forward`: they are the edges' sources) or arriving at them. One
-/// statement per [`MAX_IN_LIST`] ids, served by `relationships_edge` or
-/// `relationships_target_walk` / `relationships_source_walk` (covering).
+/// A level of a walk: its hops, and the walk columns of the CIs they reach
+/// that the walk did not know (by id).
+#[derive(Debug, Default)]
+pub struct Hops {
+    pub hops: Vec<Hop>,
+    pub cis: HashMap<i64, CiRow>,
+}
+
+/// The hops from the CIs `ids`: along edges of `forward_types` leaving them
+/// (they are the edges' sources) and of `backward_types` arriving at them.
+/// One statement per [`MAX_IN_LIST`] ids (both directions), served by the
+/// covering `relationships_source_walk` / `relationships_target_walk`
+/// (index-only), then one for the CIs at the other ends by primary key,
+/// except those `known` (the walk has them): most edges of a dense graph
+/// lead back to CIs already reached.
 pub async fn hops(
     conn: &mut AnyConnection,
     ids: &[i64],
-    forward: bool,
-    types: &[&str],
-) -> Result<Vec<Hop>, StoreError> {
-    let mut out = Vec::new();
-    if types.is_empty() {
-        return Ok(out);
-    }
-    let (from, to) = if forward {
-        ("source_id", "target_id")
-    } else {
-        ("target_id", "source_id")
-    };
+    forward_types: &[&str],
+    backward_types: &[&str],
+    known: &(dyn Fn(i64) -> bool + Sync),
+) -> Result<Hops, StoreError> {
     // Two steps, each served by an index whatever the planner estimates for
-    // a long IN list: the edges (by `relationships_edge` or
-    // the covering walk indexes), then the CIs they reach (by primary key). One
-    // joined statement let PostgreSQL pick a merge join over all of `cis`.
-    let mut edges: Vec<(String, String, i64, i64)> = Vec::new();
+    // a long IN list: the edges, then the CIs they reach. One joined
+    // statement let PostgreSQL pick a merge join over all of `cis`.
+    let mut edges: Vec<(String, String, i64, i64, bool)> = Vec::new();
+    let directions: Vec<(bool, &[&str])> = [(true, forward_types), (false, backward_types)]
+        .into_iter()
+        .filter(|(_, types)| !types.is_empty())
+        .collect();
+    if directions.is_empty() {
+        return Ok(Hops::default());
+    }
     for chunk in ids.chunks(MAX_IN_LIST) {
-        let mut sql = SqlBuilder::new("SELECT r.uid AS r_uid, r.type AS r_type, r.");
-        sql.push(from)
-            .push(" AS r_from, r.")
-            .push(to)
-            .push(" AS r_to FROM relationships r WHERE r.")
-            .push(from)
-            .push(" IN ")
-            .push_bind_list(padded(chunk))
-            .push(" AND r.type IN ")
-            .push_bind_list(types.iter().copied());
+        // Both directions in one statement (one round trip per level).
+        let mut sql = SqlBuilder::new("");
+        for (i, (forward, types)) in directions.iter().enumerate() {
+            let (from, to, flag) = if *forward {
+                ("source_id", "target_id", "1")
+            } else {
+                ("target_id", "source_id", "0")
+            };
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push("SELECT r.uid, r.type, r.")
+                .push(from)
+                .push(", r.")
+                .push(to)
+                .push(", CAST(")
+                .push(flag)
+                .push(" AS BIGINT) FROM relationships r WHERE r.")
+                .push(from)
+                .push(" IN ")
+                .push_bind_list(padded(chunk))
+                .push(" AND r.type IN ")
+                .push_bind_list(types.iter().copied());
+        }
         let rows = itsm_store::db::query(&sql).fetch_all(&mut *conn).await?;
+        edges.reserve(rows.len());
         for row in &rows {
             edges.push((
-                row.try_get("r_uid")?,
-                row.try_get("r_type")?,
-                row.try_get("r_from")?,
-                row.try_get("r_to")?,
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get::<i64, _>(4)? == 1,
             ));
         }
     }
-    let mut targets: Vec<i64> = edges.iter().map(|e| e.3).collect();
+    let mut targets: Vec<i64> = edges.iter().map(|e| e.3).filter(|id| !known(*id)).collect();
     targets.sort_unstable();
     targets.dedup();
     let mut cis: HashMap<i64, CiRow> = HashMap::with_capacity(targets.len());
@@ -381,18 +407,20 @@ pub async fn hops(
             cis.insert(ci.id, ci);
         }
     }
-    for (relationship_uid, type_id, from, to) in edges {
-        if let Some(ci) = cis.get(&to) {
-            out.push(Hop {
+    let mut hops = Vec::with_capacity(edges.len());
+    for (relationship_uid, type_id, from, to, forward) in edges {
+        // An edge to a CI that is gone (deleted since) leads nowhere.
+        if known(to) || cis.contains_key(&to) {
+            hops.push(Hop {
                 relationship_uid,
                 type_id,
                 from,
                 forward,
-                to: ci.clone(),
+                to,
             });
         }
     }
-    Ok(out)
+    Ok(Hops { hops, cis })
 }
 
 /// Whether an edge of `types` leads from the CIs `ids` (forward: as sources;

@@ -20,6 +20,7 @@ backend_tests!(
     disabled_sources_and_other_principals_are_refused,
     concurrent_reports_of_one_ci_make_one_ci,
     a_retired_ci_and_conflicting_rules_are_parked_not_guessed,
+    one_report_is_identified_by_rules_as_a_whole,
 );
 
 async fn get(svc: &mut Harness, name: &str) -> pb::Ci {
@@ -665,4 +666,71 @@ async fn a_retired_ci_and_conflicting_rules_are_parked_not_guessed(db: TestDb) {
         ]
     );
     assert_eq!(svc.count("cis").await, 3);
+}
+
+/// A report whose items are new to the source: identified together (each by
+/// the first rule that finds it, conflicts parked), new CIs created once
+/// even when two items of the report name the same new CI.
+async fn one_report_is_identified_by_rules_as_a_whole(db: TestDb) {
+    let mut svc = support::start(&db).await;
+    source(&mut svc, "sccm", 0, &[]).await;
+    source(&mut svc, "cloud", 0, &[]).await;
+    let domain = ("dns_domain", "dc1.example.com");
+    let first = report(
+        &mut svc,
+        "sccm",
+        vec![
+            server(
+                "a",
+                &[("serial_number", "SN-A"), ("host_name", "web-a"), domain],
+            ),
+            server(
+                "b",
+                &[("serial_number", "SN-B"), ("host_name", "web-b"), domain],
+            ),
+            server(
+                "c",
+                &[("serial_number", "SN-C"), ("host_name", "web-c"), domain],
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(first.created_count, 3, "{first:?}");
+    let [a, b, c] = [0, 1, 2].map(|i| first.results[i].ci.clone());
+
+    let second = report(
+        &mut svc,
+        "cloud",
+        vec![
+            // The serial number in other case: the rule ignores case.
+            server("c-1", &[("serial_number", "sn-a")]),
+            // No serial number: the host name and domain rule finds it.
+            server("c-2", &[("host_name", "WEB-B"), domain]),
+            // The serial number says C, the host name A: not guessed.
+            server(
+                "c-3",
+                &[("serial_number", "SN-C"), ("host_name", "web-a"), domain],
+            ),
+            // New, and reported twice under two correlation ids: one CI.
+            server(
+                "c-4",
+                &[("serial_number", "SN-D"), ("host_name", "web-d"), domain],
+            ),
+            server("c-5", &[("serial_number", "SN-D")]),
+        ],
+    )
+    .await;
+    let results = &second.results;
+    assert_eq!(results[0].ci, a, "{results:?}");
+    assert_eq!(results[0].matched_rule, ["serial_number"]);
+    assert_eq!(results[1].ci, b, "{results:?}");
+    assert_eq!(results[1].matched_rule, ["host_name", "dns_domain"]);
+    assert_eq!(outcome(&results[2]), Parked, "{results:?}");
+    assert_eq!(outcome(&results[3]), Created, "{results:?}");
+    assert_ne!(outcome(&results[4]), Created, "{results:?}");
+    assert_eq!(results[4].ci, results[3].ci);
+    assert_eq!(results[4].matched_rule, ["serial_number"]);
+    assert_eq!(svc.count("cis").await, 4);
+    // C stays as it was: the parked item changed nothing.
+    assert_eq!(get(&mut svc, &c).await.sightings.len(), 1);
 }
