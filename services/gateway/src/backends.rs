@@ -25,10 +25,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use itsm_platform::Config;
 use tonic::Code;
-use tower::ServiceExt;
+use tracing::{Instrument, Span};
 
 use self::breaker::{Breaker, Circuit};
-use self::pool::{Pool, Target};
+use self::pool::{Pool, Replica, SendError, Target};
+use crate::telemetry;
 
 /// How backends are reached: timings and breaker settings.
 #[derive(Debug, Clone)]
@@ -146,6 +147,10 @@ struct Inner {
     by_service: HashMap<String, Arc<Backend>>,
     /// `/pkg.Service/Method` of the contracts' client-streaming methods.
     client_streaming: std::collections::HashSet<String>,
+    /// The `service` metric label of each service, shared (not copied per call).
+    labels: HashMap<String, Arc<str>>,
+    /// `grpc-timeout` of the default deadline, made once.
+    default_grpc_timeout: Option<http::HeaderValue>,
     settings: Settings,
 }
 
@@ -155,6 +160,9 @@ struct Inner {
 pub struct Forwarded {
     /// The backend's name; none when no backend serves the path.
     pub backend: Option<String>,
+    /// The client span of the hop (ended when dropped): record the call's
+    /// outcome on it once known ([`telemetry::record_code`]).
+    pub hop: Span,
     pub result: Result<http::Response<tonic::body::Body>, tonic::Status>,
 }
 
@@ -227,11 +235,21 @@ impl Backends {
             }
             backends.push(backend);
         }
+        let labels = by_service
+            .keys()
+            .map(|service| (service.clone(), Arc::from(service.as_str())))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
+                labels,
                 backends,
                 by_service,
                 client_streaming: client_streaming_methods(),
+                default_grpc_timeout: http::HeaderValue::try_from(format!(
+                    "{}m",
+                    settings.default_timeout.as_millis().min(99_999_999)
+                ))
+                .ok(),
                 settings,
             }),
         })
@@ -253,6 +271,15 @@ impl Backends {
     /// caller (whose first message may come only after the reply starts).
     pub fn is_client_streaming(&self, path: &str) -> bool {
         self.inner.client_streaming.contains(path)
+    }
+
+    /// The `service` label of the gRPC `service` in metrics: itself when the
+    /// gateway serves it, [`telemetry::UNKNOWN_SERVICE`] otherwise.
+    pub fn service_label(&self, service: &str) -> metrics::SharedString {
+        match self.inner.labels.get(service) {
+            Some(label) => metrics::SharedString::from(Arc::clone(label)),
+            None => metrics::SharedString::const_str(telemetry::UNKNOWN_SERVICE),
+        }
     }
 
     /// The deadline of a call without `grpc-timeout`.
@@ -301,7 +328,24 @@ impl Backends {
         );
         headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
 
-        let response = self.forward(request).await.result?;
+        let forwarded = self.forward(request).await;
+        let reply = match forwarded.result {
+            Ok(response) => Self::unary_reply(response).await,
+            Err(status) => Err(status),
+        };
+        telemetry::record_code(
+            &forwarded.hop,
+            reply
+                .as_ref()
+                .map_or_else(tonic::Status::code, |_| Code::Ok),
+        );
+        reply
+    }
+
+    /// The metadata and the one message of a unary reply, or its status.
+    async fn unary_reply(
+        response: http::Response<tonic::body::Body>,
+    ) -> Result<(http::HeaderMap, Bytes), tonic::Status> {
         let (parts, body) = response.into_parts();
         if let Some(status) = tonic::Status::from_header_map(&parts.headers)
             && status.code() != Code::Ok
@@ -355,6 +399,7 @@ impl Backends {
         let Some(backend) = self.inner.by_service.get(service).cloned() else {
             return Forwarded {
                 backend: None,
+                hop: Span::none(),
                 result: Err(self.unknown_service(service)),
             };
         };
@@ -365,24 +410,26 @@ impl Backends {
         {
             Some(deadline) => deadline,
             None => {
-                let deadline = self.inner.settings.default_timeout;
-                if let Ok(value) = http::HeaderValue::try_from(format!(
-                    "{}m",
-                    deadline.as_millis().min(99_999_999)
-                )) {
-                    request.headers_mut().insert("grpc-timeout", value);
+                if let Some(value) = &self.inner.default_grpc_timeout {
+                    request.headers_mut().insert("grpc-timeout", value.clone());
                 }
-                deadline
+                self.inner.settings.default_timeout
             }
         };
-        // The pool decides the replica; the URI keeps only the path (the
-        // channel puts the replica's scheme and authority on it).
-        if let Some(path_and_query) = request.uri().path_and_query().cloned() {
-            *request.uri_mut() = http::Uri::from(path_and_query);
+        let (mut parts, body) = request.into_parts();
+        let hop = telemetry::backend_span(parts.uri.path(), &backend.name, &mut parts.headers);
+        let request = http::Request::from_parts(parts, body);
+        // The replica's connection puts its scheme and authority on the URI.
+        let result = backend
+            .call(request, deadline)
+            .instrument(hop.clone())
+            .await;
+        if let Err(status) = &result {
+            telemetry::record_code(&hop, status.code());
         }
-        let result = backend.call(request, deadline).await;
         Forwarded {
             backend: Some(backend.name.clone()),
+            hop,
             result,
         }
     }
@@ -417,6 +464,12 @@ impl Backends {
 }
 
 impl Backend {
+    /// Sends the call to a replica. When a replica cannot be reached and
+    /// nothing was sent to it (connection refused, a connection closed
+    /// before the request was written), the call is tried on another replica
+    /// not yet tried: it cannot have had any effect. A failure after the
+    /// request left is answered as UNAVAILABLE, never retried (the backend
+    /// may have acted on it).
     async fn call(
         &self,
         request: http::Request<tonic::body::Body>,
@@ -430,46 +483,8 @@ impl Backend {
                 refused.retry_after.as_secs().max(1)
             )));
         }
-        // A DNS target not resolved yet (the first calls after start) or
-        // resolved to nothing: look again now rather than fail the call.
-        let mut replica = self.pool.pick();
-        if replica.is_none() && matches!(self.pool.target, Target::Dns { .. }) {
-            if let Err(error) = self.pool.refresh().await {
-                tracing::debug!(backend = %self.name, %error, "resolving the backend failed");
-            }
-            replica = self.pool.pick();
-        }
-        let Some(replica) = replica else {
-            self.failed("no replicas");
-            return Err(tonic::Status::unavailable(format!(
-                "backend {} has no replicas: {} resolved to no address",
-                self.name, self.pool.target
-            )));
-        };
-        let _in_flight = replica.start();
-        let sent = tokio::time::timeout(deadline, replica.channel().oneshot(request)).await;
-        match sent {
-            Ok(Ok(response)) => {
-                let unavailable = response
-                    .headers()
-                    .get("grpc-status")
-                    .is_some_and(|code| code.as_bytes() == b"14");
-                if unavailable {
-                    self.failed("answered UNAVAILABLE");
-                } else {
-                    self.breaker.success();
-                }
-                Ok(response)
-            }
-            Ok(Err(error)) => {
-                replica.set_healthy(false);
-                let reason = error_chain(&error);
-                self.failed(&reason);
-                Err(tonic::Status::unavailable(format!(
-                    "backend {} at {} cannot be reached: {reason}",
-                    self.name, replica.uri
-                )))
-            }
+        match tokio::time::timeout(deadline, self.attempts(request)).await {
+            Ok(result) => result,
             Err(_) => {
                 // A caller's own short deadline says nothing about the backend.
                 if deadline >= Duration::from_secs(1) {
@@ -479,6 +494,81 @@ impl Backend {
                     "backend {} did not answer within the deadline ({deadline:?})",
                     self.name
                 )))
+            }
+        }
+    }
+
+    async fn attempts(
+        &self,
+        mut request: http::Request<tonic::body::Body>,
+    ) -> Result<http::Response<tonic::body::Body>, tonic::Status> {
+        // A DNS target not resolved yet (the first calls after start) or
+        // resolved to nothing: look again now rather than fail the call.
+        let mut replica = self.pool.pick();
+        if replica.is_none() && matches!(self.pool.target, Target::Dns { .. }) {
+            if let Err(error) = self.pool.refresh().await {
+                tracing::debug!(backend = %self.name, %error, "resolving the backend failed");
+            }
+            replica = self.pool.pick();
+        }
+        let Some(mut replica) = replica else {
+            self.failed("no replicas");
+            return Err(tonic::Status::unavailable(format!(
+                "backend {} has no replicas: {} resolved to no address",
+                self.name, self.pool.target
+            )));
+        };
+        let mut tried: Vec<Arc<Replica>> = Vec::new();
+        loop {
+            let in_flight = replica.start();
+            let sent = replica.connection().send(request).await;
+            drop(in_flight);
+            let (returned, reason) = match sent {
+                Ok(response) => {
+                    let unavailable = response
+                        .headers()
+                        .get("grpc-status")
+                        .is_some_and(|code| code.as_bytes() == b"14");
+                    if unavailable {
+                        self.failed("answered UNAVAILABLE");
+                    } else {
+                        self.breaker.success();
+                    }
+                    return Ok(response.map(tonic::body::Body::new));
+                }
+                Err(SendError::Failed(reason)) => {
+                    replica.set_healthy(false);
+                    self.failed(&reason);
+                    return Err(tonic::Status::unavailable(format!(
+                        "backend {} at {} failed during the call: {reason}",
+                        self.name, replica.uri
+                    )));
+                }
+                Err(SendError::NotSent { request, reason }) => (request, reason),
+            };
+            replica.set_healthy(false);
+            tried.push(replica);
+            match self.pool.pick_other(&tried) {
+                Some(next) => {
+                    tracing::debug!(
+                        backend = %self.name,
+                        failed = %tried[tried.len() - 1].uri,
+                        %reason,
+                        next = %next.uri,
+                        "replica cannot be reached; trying another"
+                    );
+                    request = *returned;
+                    replica = next;
+                }
+                None => {
+                    self.failed(&reason);
+                    let uris: Vec<&str> = tried.iter().map(|r| r.uri.as_str()).collect();
+                    return Err(tonic::Status::unavailable(format!(
+                        "backend {} cannot be reached (tried {}): {reason}",
+                        self.name,
+                        uris.join(", ")
+                    )));
+                }
             }
         }
     }
@@ -501,7 +591,7 @@ impl Backend {
             let service = service.clone();
             async move {
                 let mut client =
-                    tonic_health::pb::health_client::HealthClient::new(replica.channel());
+                    tonic_health::pb::health_client::HealthClient::new(replica.probe_channel());
                 let mut request =
                     tonic::Request::new(tonic_health::pb::HealthCheckRequest { service });
                 request.set_timeout(Duration::from_secs(2));
@@ -658,18 +748,6 @@ pub fn parse_grpc_timeout(value: &http::HeaderValue) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
-}
-
-/// An error and its causes on one line (tonic's own message is just "transport error").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

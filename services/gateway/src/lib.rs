@@ -14,7 +14,8 @@
 //! - [`edge`]: authentication, rate limits and request ids at the door.
 //! - [`rest`]: the REST/JSON mapping; [`openapi`]: the OpenAPI document;
 //!   [`alertmanager`]: the Prometheus Alertmanager webhook.
-//! - [`server`]: the listener serving all of it.
+//! - [`server`]: the listener serving all of it; [`telemetry`]: its spans
+//!   and metrics.
 
 pub mod alertmanager;
 pub mod backends;
@@ -22,3 +23,4 @@ pub mod edge;
 pub mod openapi;
 pub mod rest;
 pub mod server;
+pub mod telemetry;

@@ -27,11 +27,13 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use prost::Message;
+use tracing::Instrument;
 
 use self::problem::Problem;
 use self::routes::{Found, Route, Routes, RoutesError};
 use crate::edge::REQUEST_ID;
 use crate::server::{AccessNote, State};
+use crate::telemetry;
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -143,6 +145,39 @@ impl Rest {
         parts: &http::request::Parts,
         body: &[u8],
     ) -> Response {
+        let started = std::time::Instant::now();
+        let span = telemetry::rest_span(
+            &route.grpc_path,
+            route.template.as_str(),
+            &parts.method,
+            parts.uri.path(),
+            &parts.headers,
+        );
+        let (code, response) = self
+            .call_in_span(route, bound, parts, body, &span)
+            .instrument(span.clone())
+            .await;
+        telemetry::record_code(&span, code);
+        span.record("http.response.status_code", response.status().as_u16());
+        let (service, _) = telemetry::rpc_names(&route.grpc_path);
+        telemetry::record_duration(
+            telemetry::Protocol::Rest,
+            self.state.backends.service_label(service),
+            code,
+            started.elapsed(),
+        );
+        response
+    }
+
+    /// [`Rest::call`] within its span; the gRPC code of the outcome too.
+    async fn call_in_span(
+        &self,
+        route: &Route,
+        bound: &[(String, String)],
+        parts: &http::request::Parts,
+        body: &[u8],
+        span: &tracing::Span,
+    ) -> (tonic::Code, Response) {
         let admitted = match self
             .state
             .edge
@@ -150,8 +185,10 @@ impl Rest {
             .await
         {
             Ok(admitted) => admitted,
-            Err(status) => return Problem::from(status).into_response(),
+            Err(status) => return (status.code(), Problem::from(status).into_response()),
         };
+        span.record("request_id", admitted.request_id.as_str());
+        span.record("enduser.id", admitted.principal.subject.as_str());
         let request_id = http::HeaderValue::from_str(&admitted.request_id).ok();
         let note = AccessNote {
             principal: admitted.principal.subject.clone(),
@@ -172,15 +209,18 @@ impl Rest {
             json::reply(route, &reply)
         }
         .await;
-        let mut response = match result {
-            Ok(json) => ([(http::header::CONTENT_TYPE, "application/json")], json).into_response(),
-            Err(problem) => problem.into_response(),
+        let (code, mut response) = match result {
+            Ok(json) => (
+                tonic::Code::Ok,
+                ([(http::header::CONTENT_TYPE, "application/json")], json).into_response(),
+            ),
+            Err(problem) => (problem.code, problem.into_response()),
         };
         if let Some(id) = request_id {
             response.headers_mut().insert(REQUEST_ID, id);
         }
         response.extensions_mut().insert(note);
-        response
+        (code, response)
     }
 
     /// Sends an already built request message to a method by its gRPC path

@@ -39,10 +39,12 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
+use tracing::Instrument;
 
 use self::body::{AccessLog, Limited, Observed};
 use crate::backends::Backends;
 use crate::edge::{Edge, REQUEST_ID};
+use crate::telemetry;
 
 /// What the HTTP side shares with its handlers (`rest::router(state)`):
 /// the backends to call ([`Backends::unary`]), the edge to admit each call
@@ -87,6 +89,7 @@ impl Gateway {
     /// A gateway over `backends`, admitting calls through `edge`, with the
     /// address, body limit and timings of `config`.
     pub fn new(config: &Config, backends: Backends, edge: Edge) -> Self {
+        telemetry::describe();
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut local: HashMap<&'static str, GrpcService> = HashMap::new();
         local.insert(
@@ -94,6 +97,8 @@ impl Gateway {
             BoxCloneSyncService::new(health_service),
         );
         let services = backends.services();
+        // A backend given explicitly for one of these (tests) takes its calls.
+        local.retain(|name, _| !services.iter().any(|s| s == name));
         let reflection = || {
             let mut builder = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(itsm_proto::FILE_DESCRIPTOR_SET)
@@ -344,6 +349,8 @@ async fn run_probes(
         }
         let statuses = backends.status();
         for status in &statuses {
+            metrics::gauge!(telemetry::BACKEND_READY, "backend" => status.name.clone())
+                .set(if status.ready { 1.0 } else { 0.0 });
             let serving = if status.ready {
                 ServingStatus::Serving
             } else {
@@ -509,42 +516,55 @@ struct Grpc {
 }
 
 impl Grpc {
-    async fn call(&self, mut request: http::Request<axum::body::Body>) -> Response {
+    async fn call(&self, request: http::Request<axum::body::Body>) -> Response {
         let started = Instant::now();
         let path = request.uri().path().to_owned();
-        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let (service, _) = telemetry::rpc_names(&path);
         if let Some(local) = self.local.get(service) {
             return match local.clone().oneshot(request).await {
                 Ok(response) => response.map(axum::body::Body::new),
                 Err(never) => match never {},
             };
         }
-        let mut log = AccessLog {
-            method: path.clone(),
+        let span = telemetry::grpc_span(&path, request.headers());
+        let log = AccessLog {
+            service: self.state.backends.service_label(service),
+            method: path,
             principal: "-".to_owned(),
             backend: "-".to_owned(),
             request_id: String::new(),
             started,
             status: None,
+            span: span.clone(),
+            hop: tracing::Span::none(),
         };
-        let admitted = match self.state.edge.admit(request.headers(), &path).await {
+        self.proxy(request, log).instrument(span).await
+    }
+
+    /// Admits the call and passes it to its backend; the response streams
+    /// back through [`Observed`], which tells about the call when it ends.
+    async fn proxy(
+        &self,
+        mut request: http::Request<axum::body::Body>,
+        mut log: AccessLog,
+    ) -> Response {
+        let admitted = match self.state.edge.admit(request.headers(), &log.method).await {
             Ok(admitted) => admitted,
             Err(status) => return refuse(status, log),
         };
-        log.principal = admitted.principal.subject.clone();
-        log.request_id = admitted.request_id.clone();
-        let request_id = http::HeaderValue::try_from(admitted.request_id.as_str()).ok();
-        let headers = request.headers_mut();
+        log.span.record("request_id", admitted.request_id.as_str());
+        log.span
+            .record("enduser.id", admitted.principal.subject.as_str());
+        log.principal = admitted.principal.subject;
+        log.request_id = admitted.request_id;
+        let request_id = http::HeaderValue::try_from(log.request_id.as_str()).ok();
         if let Some(id) = &request_id {
-            headers.insert(REQUEST_ID, id.clone());
-        }
-        if let Some(traceparent) = next_traceparent(headers.get("traceparent")) {
-            headers.insert("traceparent", traceparent);
+            request.headers_mut().insert(REQUEST_ID, id.clone());
         }
 
         let (parts, body) = request.into_parts();
         let limit = self.state.max_body;
-        let body = if self.state.backends.is_client_streaming(&path) {
+        let body = if self.state.backends.is_client_streaming(&log.method) {
             Limited::streaming(body, limit)
         } else {
             match Limited::new(body, limit).await {
@@ -557,6 +577,7 @@ impl Grpc {
         if let Some(backend) = forwarded.backend {
             log.backend = backend;
         }
+        log.hop = forwarded.hop;
         let mut response = match forwarded.result {
             Ok(response) => response,
             Err(status) => return refuse(status, log),
@@ -575,39 +596,18 @@ impl Grpc {
 
 /// The gateway answers in the backend's place (trailers-only), and logs it.
 fn refuse(status: tonic::Status, mut log: AccessLog) -> Response {
-    log.status = Some(status.code());
-    log.emit("refused");
+    let code = status.code();
+    log.status = Some(code);
+    let request_id = std::mem::take(&mut log.request_id);
     let mut response = status.into_http::<tonic::body::Body>();
-    if !log.request_id.is_empty()
-        && let Ok(id) = http::HeaderValue::try_from(log.request_id.as_str())
+    if !request_id.is_empty()
+        && let Ok(id) = http::HeaderValue::try_from(request_id.as_str())
     {
         response.headers_mut().insert(REQUEST_ID, id);
     }
+    log.request_id = request_id;
+    log.emit("refused", code);
     response.map(axum::body::Body::new)
-}
-
-/// The W3C `traceparent` for the hop to the backend: the caller's trace with
-/// the gateway as parent (a new span id), or a new sampled trace when the
-/// caller sent none or a malformed one. `tracestate` passes unchanged.
-fn next_traceparent(incoming: Option<&http::HeaderValue>) -> Option<http::HeaderValue> {
-    let span = uuid::Uuid::new_v4().simple().to_string();
-    let span = &span[..16];
-    let parsed = incoming.and_then(|v| v.to_str().ok()).and_then(|v| {
-        let mut parts = v.split('-');
-        let (version, trace, _parent, flags) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (version == "00"
-            && hex(trace, 32)
-            && trace != "00000000000000000000000000000000"
-            && hex(flags, 2))
-        .then(|| (trace.to_ascii_lowercase(), flags.to_owned()))
-    });
-    let value = match parsed {
-        Some((trace, flags)) => format!("00-{trace}-{span}-{flags}"),
-        None => format!("00-{}-{span}-01", uuid::Uuid::new_v4().simple()),
-    };
-    http::HeaderValue::try_from(value).ok()
 }
 
 /// Why the gateway could not start.
@@ -620,26 +620,4 @@ pub enum GatewayError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trace_context_continues_the_callers_trace() {
-        let incoming = http::HeaderValue::from_static(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        );
-        let next = next_traceparent(Some(&incoming)).unwrap();
-        let next = next.to_str().unwrap();
-        assert!(
-            next.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-            "{next}"
-        );
-        assert!(!next.contains("00f067aa0ba902b7"), "a new parent: {next}");
-        assert!(next.ends_with("-01"));
-        let fresh = next_traceparent(Some(&http::HeaderValue::from_static("garbage"))).unwrap();
-        assert_eq!(fresh.to_str().unwrap().len(), 55);
-    }
 }

@@ -8,6 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use itsm_gateway::backends::pool::Target;
+use itsm_platform::Drain;
 use itsm_platform::config::RateLimit;
 use itsm_proto::itsm::cmdb::v1 as cmdb;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
@@ -506,4 +508,200 @@ async fn a_dns_target_is_resolved_into_replicas() {
             .unwrap();
     }
     gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_replica_that_cannot_be_reached_is_skipped_for_another() {
+    let practices = Practices::start(false).await;
+    let second = practices.incidents_replica().await;
+    let mut specs = practices.specs();
+    specs[0].target = Target::Static(vec![
+        format!("http://{}", practices.incidents.as_ref().unwrap().addr()),
+        format!("http://{}", second.addr()),
+    ]);
+    let options = Options {
+        // Health checks far apart: the gateway learns that a replica is down
+        // from a call, not from a probe.
+        probe_every: Duration::from_secs(3600),
+        // One failure would open the circuit: a call retried elsewhere is none.
+        breaker_failures: 1,
+        ..Options::default()
+    };
+    let gateway = RunningGateway::start(specs, options).await;
+    gateway
+        .get_until("/readyz", Duration::from_secs(20), |status, _| {
+            status == 200
+        })
+        .await;
+    let channel = gateway.channel().await;
+    let agent = token("bob", &["agent"]);
+    for i in 0..4 {
+        create(&channel, &agent, &format!("before {i}"))
+            .await
+            .unwrap();
+    }
+
+    // The second replica goes away; the gateway still counts it healthy.
+    assert_eq!(second.shutdown().await.unwrap(), Drain::Complete);
+    // Calls alternate between the replicas while both count as healthy, so
+    // the first or second of these reaches the one that is gone.
+    for i in 0..10 {
+        create(&channel, &agent, &format!("after {i}"))
+            .await
+            .unwrap_or_else(|status| panic!("call {i}: {status:?}"));
+    }
+    let listed = IncidentServiceClient::new(channel)
+        .list_incidents(with_token(
+            &agent,
+            incidents::ListIncidentsRequest {
+                page_size: 50,
+                ..incidents::ListIncidentsRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.incidents.len(), 14, "each call created once");
+    let (_, ready) = gateway.get("/readyz").await;
+    let incidents = ready["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "incidents")
+        .unwrap();
+    assert_eq!(incidents["endpoints"], 2, "{ready}");
+    assert_eq!(
+        incidents["healthy_endpoints"], 1,
+        "the replica that refused the connection is marked: {ready}"
+    );
+    assert_eq!(incidents["circuit"], "closed", "{ready}");
+    gateway.shutdown().await;
+}
+
+/// A health service whose `Watch` streams what the test sets and tells
+/// when the stream is dropped (the caller went away).
+#[derive(Clone)]
+struct WatchedHealth {
+    status: tokio::sync::watch::Sender<i32>,
+    ended: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+/// Sends on drop: the backend's stream is gone.
+struct Ended(tokio::sync::mpsc::UnboundedSender<()>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+type WatchStream = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<tonic_health::pb::HealthCheckResponse, tonic::Status>,
+            > + Send,
+    >,
+>;
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for WatchedHealth {
+    async fn check(
+        &self,
+        _request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            tonic_health::pb::HealthCheckResponse {
+                status: tonic_health::ServingStatus::Serving as i32,
+            },
+        ))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        _request: tonic::Request<tonic_health::pb::HealthCheckRequest>,
+    ) -> Result<tonic::Response<WatchStream>, tonic::Status> {
+        let state = (self.status.subscribe(), Ended(self.ended.clone()), true);
+        let stream = futures_util::stream::unfold(state, |(mut status, ended, first)| async move {
+            if !first && status.changed().await.is_err() {
+                return None;
+            }
+            let current = *status.borrow_and_update();
+            let message = tonic_health::pb::HealthCheckResponse { status: current };
+            Some((Ok(message), (status, ended, false)))
+        });
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+}
+
+#[tokio::test]
+async fn a_server_stream_passes_through_and_cancelling_reaches_the_backend() {
+    use tonic_health::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::health_server::HealthServer;
+
+    let (status, _) = tokio::sync::watch::channel(ServingStatus::Serving as i32);
+    let (ended, mut ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    let health = WatchedHealth {
+        status: status.clone(),
+        ended,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HealthServer::new(health))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener),
+                async {
+                    let _ = stopped.await;
+                },
+            ),
+    );
+    // A backend given for grpc.health.v1.Health takes those calls: the
+    // gateway passes them through instead of answering them itself.
+    let specs = vec![itsm_gateway::backends::BackendSpec {
+        name: "watched".to_owned(),
+        services: vec!["grpc.health.v1.Health".to_owned()],
+        target: Target::Static(vec![format!("http://{backend}")]),
+    }];
+    let gateway = RunningGateway::start(specs, Options::default()).await;
+    let agent = token("bob", &["agent"]);
+    let mut client = HealthClient::new(gateway.channel().await);
+    let mut stream = client
+        .watch(with_token(
+            &agent,
+            tonic_health::pb::HealthCheckRequest {
+                service: "anything".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(20), stream.message())
+            .await
+            .expect("a message within 20 s")
+            .unwrap()
+            .expect("the stream goes on")
+            .status
+    };
+    assert_eq!(next().await, ServingStatus::Serving as i32);
+    status.send(ServingStatus::NotServing as i32).unwrap();
+    assert_eq!(next().await, ServingStatus::NotServing as i32);
+    status.send(ServingStatus::Serving as i32).unwrap();
+    assert_eq!(next().await, ServingStatus::Serving as i32);
+
+    // The caller goes away: the backend's stream is dropped too.
+    drop(stream);
+    drop(client);
+    tokio::time::timeout(Duration::from_secs(20), ended_rx.recv())
+        .await
+        .expect("the backend's stream ends within 20 s of the caller cancelling")
+        .unwrap();
+    gateway.shutdown().await;
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

@@ -3,6 +3,18 @@
 //! bucket. One Lua script refills and takes a token atomically, on Redis's
 //! own clock (replicas' clocks may disagree; Redis's is the one that counts).
 //!
+//! A Redis round trip on every call would cost more than the rest of the
+//! gateway's work (and Redis's CPU) on a busy caller, so a replica takes a
+//! small lease of tokens at once ([`lease_size`]: what the bucket refills
+//! in 50 ms, at most a sixteenth of the burst and 64 tokens; one token for
+//! slow buckets, which keeps them exact) and spends it locally for up to
+//! [`LEASE_TTL`]. The shared limit is never exceeded (a lease is taken from
+//! the shared bucket before it is spent); the cost is the other way: tokens
+//! leased by one replica and not used within the lease are lost, so a caller
+//! spread over replicas may be refused up to (lease − 1) × replicas tokens
+//! early, and a burst that starts on several concurrent calls may lease a
+//! few times at once.
+//!
 //! When Redis is not configured, or does not answer within a few hundred
 //! milliseconds, the buckets live in this process instead: the limit then
 //! holds per replica, which is looser but keeps the platform up. The switch
@@ -19,11 +31,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::MethodClass;
 
-/// Refill, then take one token. KEYS[1]: the bucket. ARGV: rate per second,
-/// burst. Returns {1, 0} when allowed, {0, ms until a token is there} when not.
+/// Refill, then take up to ARGV[3] tokens (at least one). KEYS[1]: the
+/// bucket. ARGV: rate per second, burst, tokens wanted. Returns {tokens
+/// taken, 0} when allowed, {0, ms until a token is there} when not.
 const TOKEN_BUCKET: &str = r"
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -40,8 +54,8 @@ end
 local allowed = 0
 local wait = 0
 if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+  allowed = math.min(want, math.floor(tokens))
+  tokens = tokens - allowed
 else
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
@@ -56,6 +70,20 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 const REDIS_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// Above this many in-process buckets, full ones are forgotten (they mean no debt).
 const LOCAL_BUCKETS_MAX: usize = 10_000;
+/// How long tokens leased from Redis may be spent here; unspent ones are dropped.
+pub const LEASE_TTL: Duration = Duration::from_millis(250);
+/// The refill time a lease holds at most.
+const LEASE_WINDOW: f64 = 0.05;
+/// The most tokens leased at once.
+const LEASE_MAX: u32 = 64;
+
+/// How many tokens a replica leases from a shared bucket at once (see the module docs).
+pub fn lease_size(limit: RateLimit) -> u32 {
+    let by_rate = (limit.per_second * LEASE_WINDOW).floor();
+    let by_burst = f64::from(limit.burst / 16);
+    // Saturating float-to-int conversion: never above LEASE_MAX anyway.
+    (by_rate.min(by_burst).min(f64::from(LEASE_MAX)) as u32).max(1)
+}
 
 /// The limiter; see the module docs.
 pub struct RateLimiter {
@@ -79,11 +107,19 @@ impl std::fmt::Debug for RateLimiter {
 
 struct Shared {
     conn: ConnectionManager,
+    /// Tokens leased from Redis and not spent yet, by bucket key.
+    leases: Mutex<HashMap<String, Lease>>,
     script: redis::Script,
     /// `host:port` for logs (the URL may hold a password).
     target: String,
     degraded: AtomicBool,
     retry_at: Mutex<Option<Instant>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    tokens: u32,
+    until: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +167,7 @@ impl RateLimiter {
             prefix: prefix.to_owned(),
             redis: Some(Shared {
                 conn,
+                leases: Mutex::new(HashMap::new()),
                 script: redis::Script::new(TOKEN_BUCKET),
                 target,
                 degraded: AtomicBool::new(false),
@@ -156,14 +193,27 @@ impl RateLimiter {
         if let Some(shared) = &self.redis
             && shared.available()
         {
+            if shared.spend_lease(&key) {
+                return Ok(());
+            }
+            let lease = lease_size(limit);
             let mut conn = shared.conn.clone();
             let mut invocation = shared.script.prepare_invoke();
-            invocation.key(&key).arg(limit.per_second).arg(limit.burst);
+            invocation
+                .key(&key)
+                .arg(limit.per_second)
+                .arg(limit.burst)
+                .arg(lease);
             let invocation = invocation.invoke_async::<(i64, i64)>(&mut conn);
             match tokio::time::timeout(REDIS_TIMEOUT, invocation).await {
-                Ok(Ok((allowed, wait_ms))) => {
+                Ok(Ok((taken, wait_ms))) => {
                     shared.recovered();
-                    return if allowed == 1 {
+                    return if taken >= 1 {
+                        // One is this call's; the rest are leased.
+                        let rest = u32::try_from(taken - 1).unwrap_or(0);
+                        if rest > 0 {
+                            shared.add_lease(key, rest);
+                        }
                         Ok(())
                     } else {
                         Err(Duration::from_millis(wait_ms.max(1).unsigned_abs()))
@@ -206,6 +256,37 @@ impl RateLimiter {
 }
 
 impl Shared {
+    /// Takes a leased token of bucket `key`, if one is left and still valid.
+    fn spend_lease(&self, key: &str) -> bool {
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(lease) = leases.get_mut(key) else {
+            return false;
+        };
+        if lease.tokens == 0 || Instant::now() >= lease.until {
+            leases.remove(key);
+            return false;
+        }
+        lease.tokens -= 1;
+        true
+    }
+
+    fn add_lease(&self, key: String, tokens: u32) {
+        let now = Instant::now();
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.len() >= LOCAL_BUCKETS_MAX {
+            leases.retain(|_, lease| lease.tokens > 0 && now < lease.until);
+        }
+        let lease = leases.entry(key).or_insert(Lease {
+            tokens: 0,
+            until: now,
+        });
+        if now >= lease.until {
+            lease.tokens = 0;
+        }
+        lease.tokens = lease.tokens.saturating_add(tokens);
+        lease.until = now + LEASE_TTL;
+    }
+
     /// Whether Redis should be tried now (not within the pause after a failure).
     fn available(&self) -> bool {
         let retry_at = self.retry_at.lock().unwrap_or_else(|e| e.into_inner());
@@ -235,6 +316,16 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_buckets_lease_one_token_fast_ones_a_few() {
+        let limit = |per_second, burst| RateLimit { per_second, burst };
+        assert_eq!(lease_size(limit(0.05, 3)), 1);
+        assert_eq!(lease_size(limit(20.0, 40)), 1);
+        assert_eq!(lease_size(limit(100.0, 200)), 5);
+        assert_eq!(lease_size(limit(1e9, u32::MAX)), LEASE_MAX);
+        assert_eq!(lease_size(limit(1e9, 8)), 1);
+    }
 
     #[tokio::test]
     async fn the_in_process_bucket_allows_the_burst_then_the_rate() {

@@ -139,6 +139,11 @@ impl Template {
 
     /// Matches a request path (still percent-encoded); on success, each
     /// variable's field with its decoded value (`"incidents/INC0000042"`).
+    /// The template as written in the HTTP rule (`/v1/{name=incidents/*}`).
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
     pub fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
         let split = SplitPath::new(path)?;
         self.matches_split(&split)

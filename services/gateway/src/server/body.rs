@@ -168,7 +168,8 @@ impl Body for Limited {
     }
 }
 
-/// What the access log line says about one call.
+/// What is told about one gRPC call once it ends: the access log line, the
+/// outcome on its spans, its duration in the metrics.
 #[derive(Debug)]
 pub struct AccessLog {
     pub method: String,
@@ -178,20 +179,39 @@ pub struct AccessLog {
     pub started: Instant,
     /// The gRPC status code, once known.
     pub status: Option<tonic::Code>,
+    /// The call's server span.
+    pub span: tracing::Span,
+    /// The client span of the hop to the backend (none when refused before).
+    pub hop: tracing::Span,
+    /// The `service` metric label.
+    pub service: metrics::SharedString,
 }
 
 impl AccessLog {
-    /// Writes the line (one per call).
-    pub fn emit(&self, ended: &str) {
+    /// Writes the line (one per call), ends the spans and records the
+    /// duration; `ended` says how when no status was seen, `fallback` is the
+    /// code counted then.
+    pub fn emit(self, ended: &str, fallback: tonic::Code) {
+        let code = self.status.unwrap_or(fallback);
         let status = self
             .status
             .map_or_else(|| ended.to_owned(), |code| format!("{code:?}"));
+        let took = self.started.elapsed();
+        crate::telemetry::record_code(&self.hop, code);
+        crate::telemetry::record_code(&self.span, code);
+        crate::telemetry::record_duration(
+            crate::telemetry::Protocol::Grpc,
+            self.service,
+            code,
+            took,
+        );
+        let _in_call = self.span.enter();
         tracing::info!(
             target: "itsm_gateway::access",
             method = %self.method,
             principal = %self.principal,
             status = %status,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = took.as_secs_f64() * 1000.0,
             backend = %self.backend,
             request_id = %self.request_id,
             "grpc call"
@@ -236,13 +256,13 @@ impl Body for Observed {
             }
             Poll::Ready(None) => {
                 if let Some(log) = self.log.take() {
-                    log.emit("no status");
+                    log.emit("no status", tonic::Code::Unknown);
                 }
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(mut log) = self.log.take() {
                     log.status.get_or_insert(tonic::Code::Unavailable);
-                    log.emit("broken");
+                    log.emit("broken", tonic::Code::Unavailable);
                 }
             }
             Poll::Pending => {}
@@ -262,7 +282,7 @@ impl Body for Observed {
 impl Drop for Observed {
     fn drop(&mut self) {
         if let Some(log) = self.log.take() {
-            log.emit("cancelled by the caller");
+            log.emit("cancelled by the caller", tonic::Code::Cancelled);
         }
     }
 }

@@ -108,6 +108,8 @@ where
 #[derive(Debug)]
 pub struct Practices {
     pub incidents: Option<TestServer>,
+    /// The incidents database, for more replicas of the incidents server.
+    pub incidents_db: Db,
     pub sla: Option<TestServer>,
     pub cmdb: Option<TestServer>,
     pub seen: Seen,
@@ -138,7 +140,7 @@ impl Practices {
         let incidents = guard
             .protect(
                 itsm_incidents::service(
-                    incidents_db,
+                    incidents_db.clone(),
                     Arc::new(itsm_incidents::NoDirectory),
                     Arc::new(itsm_incidents::NoCmdb),
                 ),
@@ -172,9 +174,28 @@ impl Practices {
             ),
             sla: Some(TestServer::start(server().add_service(sla)).await.unwrap()),
             cmdb: Some(TestServer::start(server().add_service(cmdb)).await.unwrap()),
+            incidents_db,
             seen,
             _dbs: dbs,
         }
+    }
+
+    /// Another replica of the incidents server, on the same database.
+    pub async fn incidents_replica(&self) -> TestServer {
+        let guard = Guard::new(Arc::new(authenticator()));
+        let incidents = guard
+            .protect(
+                itsm_incidents::service(
+                    self.incidents_db.clone(),
+                    Arc::new(itsm_incidents::NoDirectory),
+                    Arc::new(itsm_incidents::NoCmdb),
+                ),
+                itsm_incidents::POLICY,
+            )
+            .unwrap();
+        TestServer::start(GrpcServer::new(&test_config()).add_service(incidents))
+            .await
+            .unwrap()
     }
 
     /// The backends of a gateway in front of these servers.
