@@ -169,7 +169,9 @@ impl BoundServer {
             .add_service(reflection().build_v1alpha()?);
 
         let layers = tower::ServiceBuilder::new()
-            .layer(crate::metrics::rpc::RpcMetricsLayer::new(names.iter().copied().chain(INTERNAL_SERVICES)))
+            .layer(crate::metrics::rpc::RpcMetricsLayer::new(
+                names.iter().copied().chain(INTERNAL_SERVICES),
+            ))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(
@@ -277,6 +279,17 @@ impl<B> MakeSpan<B> for RpcSpan {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         let (service, method) = rpc_names(request.uri().path());
+        if service == HEALTH_SERVICE {
+            // Probes every few seconds: below `info`, so neither logged nor
+            // exported as traces of their own.
+            return tracing::debug_span!(
+                "rpc",
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                request_id = %request_id,
+            );
+        }
         let span = tracing::info_span!(
             "rpc",
             otel.name = %format_args!("{service}/{method}"),

@@ -155,6 +155,13 @@ async fn calls_continue_the_callers_trace_with_rpc_and_sql_spans() {
     let broken = plain.get_incident(request).await.unwrap_err();
     assert_eq!(broken.code(), Code::Internal);
 
+    // Probes are not traced.
+    let probe = tonic_health::pb::health_client::HealthClient::new(server.connect().await.unwrap())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(probe.into_inner().status, 1);
+
     server.shutdown().await.unwrap();
 
     // The traced client timed both of its calls, by code.
@@ -270,6 +277,13 @@ async fn calls_continue_the_callers_trace_with_rpc_and_sql_spans() {
     assert_eq!(broken.parent_span_id, "b7ad6b7169203331");
     assert_eq!(broken.attribute("rpc.grpc.status_code"), Some("13"));
     assert_eq!(broken.status, "ERROR");
+
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.attribute("rpc.service") == Some("grpc.health.v1.Health")),
+        "{spans:?}"
+    );
 
     // Setup statements ran outside any trace: no root SQL spans.
     assert!(
