@@ -247,7 +247,8 @@ async fn by_correlation(
 ) -> Result<Option<Hit>, ApiError> {
     let row = sqlx::query(
         "SELECT c.id, c.uid, c.ci_class, CAST(c.status AS BIGINT) FROM ci_sightings s \
-         JOIN cis c ON c.id = s.ci_id WHERE s.source = $1 AND s.correlation_id = $2",
+         JOIN cis c ON c.id = s.ci_id \
+         WHERE s.source = $1 AND s.correlation_id = $2 AND s.correlation_id <> ''",
     )
     .bind(source)
     .bind(correlation_id)

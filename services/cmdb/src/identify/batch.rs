@@ -103,7 +103,7 @@ async fn sighted(
     for chunk in ids.chunks(CHUNK) {
         let mut sql = SqlBuilder::new("SELECT correlation_id FROM ci_sightings WHERE source = ");
         sql.push_bind(SqlValue::Text(source.to_owned()))
-            .push(" AND correlation_id IN ")
+            .push(" AND correlation_id <> '' AND correlation_id IN ")
             .push_bind_list(chunk.iter().map(|c| SqlValue::Text((*c).to_owned())));
         for row in itsm_store::db::query(&sql).fetch_all(&mut *conn).await? {
             out.insert(row.try_get::<String, _>(0)?);

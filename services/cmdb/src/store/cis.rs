@@ -255,7 +255,8 @@ pub async fn upsert_sighting(
     let mut moved_from = None;
     if !correlation_id.is_empty() && !held {
         moved_from = sqlx::query_scalar::<_, i64>(
-            "SELECT ci_id FROM ci_sightings WHERE source = $1 AND correlation_id = $2 AND ci_id <> $3",
+            "SELECT ci_id FROM ci_sightings WHERE source = $1 AND correlation_id = $2 \
+             AND correlation_id <> '' AND ci_id <> $3",
         )
         .bind(source)
         .bind(correlation_id)

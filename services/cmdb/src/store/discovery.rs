@@ -352,6 +352,12 @@ pub async fn select_rule_page(
 
 /// The CI that `source` sighted under `correlation_id`, read with `lock`:
 /// the reconciliation fast path (one statement instead of identify + load).
+///
+/// Lookups of a (source, correlation id) pair say `correlation_id <> ''`:
+/// the unique index on the pair is partial (manual edits have no
+/// correlation id), and a prepared statement's generic plan may use it only
+/// when the query implies its predicate; without it each lookup read every
+/// sighting.
 pub async fn select_by_correlation(
     conn: &mut AnyConnection,
     source: &str,
@@ -360,7 +366,7 @@ pub async fn select_by_correlation(
 ) -> Result<Option<crate::write::StoredCi>, StoreError> {
     let sql = format!(
         "SELECT {} FROM ci_sightings s JOIN cis c ON c.id = s.ci_id \
-         WHERE s.source = $1 AND s.correlation_id = $2{lock}",
+         WHERE s.source = $1 AND s.correlation_id = $2 AND s.correlation_id <> ''{lock}",
         super::cis::COLUMNS
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
