@@ -10,6 +10,11 @@
 //!
 //! Targets (issue 8): under 0.5 ms added at p50, under 15% of throughput lost
 //! at 32 clients; REST within 30% of gRPC through the gateway.
+//!
+//! The rate depends on what else runs on the machine; the CPU time this
+//! process spends per call during the rate run (clients, service and
+//! gateway; PostgreSQL's own time not included) depends much less on it, so
+//! it is printed too: the gateway's share of it is its cost.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -176,8 +181,8 @@ async fn run_on(bench: &BenchDb, args: Args) -> Result<(), Box<dyn std::error::E
         args.calls, args.clients, args.seconds
     );
     println!(
-        "  {:<28} {:>10} {:>10} {:>12}",
-        "", "p50 ms", "p99 ms", "calls/s"
+        "  {:<28} {:>10} {:>10} {:>12} {:>12}",
+        "", "p50 ms", "p99 ms", "calls/s", "CPU us/call"
     );
     let mut baseline: Option<(f64, f64)> = None;
     let mut grpc_through_gateway: Option<(f64, f64)> = None;
@@ -190,7 +195,7 @@ async fn run_on(bench: &BenchDb, args: Args) -> Result<(), Box<dyn std::error::E
         let (p50, p99) = latency(via, addr, &token, &name, args.calls)
             .await
             .map_err(|e| e as Box<dyn std::error::Error>)?;
-        let rate = throughput(
+        let (rate, cpu) = throughput(
             via,
             addr,
             &token,
@@ -220,7 +225,8 @@ async fn run_on(bench: &BenchDb, args: Args) -> Result<(), Box<dyn std::error::E
             ),
             (Via::Rest, _, None) => String::new(),
         };
-        println!("  {label:<28} {p50:>10.3} {p99:>10.3} {rate:>12.0}{against}");
+        let cpu = cpu.map_or_else(|| "-".to_owned(), |us| format!("{us:.0}"));
+        println!("  {label:<28} {p50:>10.3} {p99:>10.3} {rate:>12.0} {cpu:>12}{against}");
     }
     println!(
         "  (targets: p50 overhead < 0.5 ms; rate at 32 clients within 15% of direct; REST within 30% of gRPC)"
@@ -354,7 +360,9 @@ async fn latency(
     Ok((p50, p99))
 }
 
-/// Calls per second of `clients` clients calling as fast as they can for `length`.
+/// Calls per second of `clients` clients calling as fast as they can for
+/// `length`, and this process's CPU time per call meanwhile (microseconds;
+/// none where the kernel does not say).
 async fn throughput(
     via: Via,
     addr: SocketAddr,
@@ -362,9 +370,10 @@ async fn throughput(
     name: &str,
     clients: usize,
     length: Duration,
-) -> Result<f64, BenchError> {
+) -> Result<(f64, Option<f64>), BenchError> {
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
+    let cpu_before = process_cpu();
     let started = Instant::now();
     for _ in 0..clients {
         let mut caller = Caller::connect(via, addr, name).await?;
@@ -380,5 +389,25 @@ async fn throughput(
     for task in tasks {
         task.await?;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let calls = done.load(Ordering::Relaxed) as f64;
+    let rate = calls / started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, process_cpu()) {
+        (Some(before), Some(after)) if calls > 0.0 => {
+            Some((after - before).as_secs_f64() * 1e6 / calls)
+        }
+        _ => None,
+    };
+    Ok((rate, cpu))
+}
+
+/// User and system CPU time of this process so far (Linux: /proc/self/stat,
+/// in clock ticks of 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
