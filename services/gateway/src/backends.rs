@@ -56,7 +56,13 @@ impl Settings {
             breaker_failures: config.gateway.breaker_failures,
             breaker_cooldown: config.gateway.breaker_cooldown,
             connect_timeout: Duration::from_secs(2),
-            connections_per_replica: 4,
+            // A connection's frames are written by one task (one core);
+            // fewer connections coalesce concurrent calls into fewer
+            // writes. Half the cores, 1 to 4: on 2 cores one connection
+            // gave 10–20 % more calls/s at 32 clients than four.
+            connections_per_replica: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() / 2)
+                .clamp(1, 4),
             ready_within: config.gateway.probe_every * 3,
         }
     }

@@ -253,7 +253,15 @@ async fn start_gateway(
             services: vec!["itsm.incidents.v1.IncidentService".to_owned()],
             target: Target::Static(vec![format!("http://{backend}")]),
         }],
-        Settings::from_config(config),
+        Settings {
+            // ITSM_BENCH_GATEWAY_CONNECTIONS: HTTP/2 connections per
+            // replica, to compare with the configured default.
+            connections_per_replica: std::env::var("ITSM_BENCH_GATEWAY_CONNECTIONS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(Settings::from_config(config).connections_per_replica),
+            ..Settings::from_config(config)
+        },
     )?;
     let edge = Edge::new(authenticator(), limiter);
     let gateway = Gateway::new(config, backends, edge).with_addr(([127, 0, 0, 1], 0).into());
