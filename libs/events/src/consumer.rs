@@ -162,6 +162,7 @@ impl Consumer {
         let mut backoff = self.config.backoff;
         let mut forgot: Option<std::time::Instant> = None;
         let mut measured: Option<std::time::Instant> = None;
+        metrics::consumer_started(&self.config.streams, &self.config.group);
         while !cancel.is_cancelled() {
             if measured.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
                 measured = Some(std::time::Instant::now());

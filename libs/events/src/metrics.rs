@@ -35,8 +35,6 @@ pub const CACHE_ERRORS: &str = "itsm_cache_errors_total";
 pub const OUTBOX_RELAYED: &str = "itsm_outbox_relayed_total";
 /// Histogram `{stream}`: seconds from a change's commit to its event's publication.
 pub const OUTBOX_LAG: &str = "itsm_outbox_lag_seconds";
-/// Gauge: outbox rows waiting to be published (set by the relay's lease holder).
-pub const OUTBOX_BACKLOG: &str = "itsm_outbox_backlog";
 /// Counter: outbox rows requeued because the bus lost its data.
 pub const OUTBOX_REQUEUED: &str = "itsm_outbox_requeued_total";
 /// Counter `{stream, group}`: handler failures that were retried.
@@ -93,6 +91,22 @@ pub fn describe() {
         "Redis commands from the bus and the cache, send to answer"
     );
     describe_counter!(REDIS_ERRORS, "Redis commands that failed");
+    // Counters of failures appear at zero, so a first failure is a rate
+    // (`rate()` needs two samples) and a missing series means a missing process.
+    counter!(CACHE_ERRORS).absolute(0);
+}
+
+/// Makes the failure counters of one consumer group appear at zero (see
+/// [`describe`]); a consumer calls it as it starts.
+pub(crate) fn consumer_started(streams: &[String], group: &str) {
+    for stream in streams {
+        let labels = [
+            (LABEL_STREAM, stream.clone()),
+            (LABEL_GROUP, group.to_owned()),
+        ];
+        counter!(DEAD_LETTERS, &labels).absolute(0);
+        counter!(CONSUMER_RETRIES, &labels).absolute(0);
+    }
 }
 
 /// The lag hook: reads the group's lag from the bus, sets [`CONSUMER_LAG`] and
@@ -161,11 +175,6 @@ pub(crate) fn relayed(rows: &[itsm_store::outbox::OutboxRow], now_micros: i64) {
         let seconds = (now_micros - row.created_at).max(0) as f64 / 1_000_000.0;
         histogram!(OUTBOX_LAG, LABEL_STREAM => row.stream.clone()).record(seconds);
     }
-}
-
-pub(crate) fn backlog(rows: i64) {
-    #[allow(clippy::cast_precision_loss)] // a backlog beyond 2^53 is not a concern
-    gauge!(OUTBOX_BACKLOG).set(rows as f64);
 }
 
 pub(crate) fn requeued(count: u64) {

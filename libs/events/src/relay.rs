@@ -45,8 +45,7 @@ pub struct RelayConfig {
     /// How long published rows (and create request ids) are kept: the window
     /// republished when the bus comes back empty.
     pub retention: Duration,
-    /// How often the lease holder deletes what is past retention (and
-    /// measures the backlog).
+    /// How often the lease holder deletes what is past retention.
     pub housekeeping_every: Duration,
 }
 
@@ -217,14 +216,12 @@ impl OutboxRelay {
         }
     }
 
-    /// Sets the backlog gauge and deletes published rows and create request
-    /// ids older than the retention.
+    /// Deletes published rows and create request ids older than the
+    /// retention. (The backlog gauge is sampled by the process, per practice.)
     pub async fn housekeeping(&self) -> Result<(), StoreError> {
         let retention = i64::try_from(self.config.retention.as_micros()).unwrap_or(i64::MAX);
         let before = itsm_store::now_micros().saturating_sub(retention);
         let mut conn = self.db.pool().acquire().await?;
-        let (waiting, _) = outbox::backlog(&mut conn).await?;
-        metrics::backlog(waiting);
         let events = outbox::purge_sent(&mut conn, before).await?;
         let request_ids = idempotency::purge(&mut conn, before).await?;
         if events + request_ids > 0 {
