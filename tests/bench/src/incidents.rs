@@ -36,6 +36,19 @@ pub struct Args {
     /// Incidents in the table the list benchmark pages through
     #[arg(long, default_value_t = 1_000_000)]
     pub rows: i64,
+    /// Measure only this part (get also creates the incidents it reads,
+    /// for at most 2 s, without pgbench): for profiling one path
+    #[arg(long, value_enum)]
+    pub only: Option<Part>,
+}
+
+/// A part of the incidents benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Create,
+    Get,
+    List,
+    Alerts,
 }
 
 impl Default for Args {
@@ -44,6 +57,7 @@ impl Default for Args {
             clients: 8,
             seconds: 10,
             rows: 1_000_000,
+            only: None,
         }
     }
 }
@@ -131,54 +145,82 @@ async fn run_on(bench: &BenchDb, args: Args) -> Result<(), Box<dyn std::error::E
         );
     }
 
-    println!(
-        "== incidents: create through gRPC (auth on), {} clients, {} s",
-        args.clients, args.seconds
-    );
+    let runs = |part: Part| args.only.is_none_or(|only| only == part);
     let length = Duration::from_secs(args.seconds);
-    let (ours, numbers) = create_rate(&channels[..args.clients], &token, length).await?;
-    let reference = pgbench(bench, args.clients, args.seconds, &create_script())?;
-    println!("  itsm          {ours:>10.0} creates/s");
-    println!("  pgbench       {reference:>10.0} tx/s   (the same SQL)");
-    println!(
-        "  ratio         {:>10.0} %      (target: at least 60 %)",
-        100.0 * ours / reference
-    );
+    let mut numbers = Vec::new();
+    if runs(Part::Create) {
+        println!(
+            "== incidents: create through gRPC (auth on), {} clients, {} s",
+            args.clients, args.seconds
+        );
+        let (ours, created) = create_rate(&channels[..args.clients], &token, length).await?;
+        numbers = created;
+        let reference = pgbench(bench, args.clients, args.seconds, &create_script())?;
+        println!("  itsm          {ours:>10.0} creates/s");
+        println!("  pgbench       {reference:>10.0} tx/s   (the same SQL)");
+        println!(
+            "  ratio         {:>10.0} %      (target: at least 60 %)",
+            100.0 * ours / reference
+        );
+    } else if runs(Part::Get) {
+        let filling = length.min(Duration::from_secs(2));
+        numbers = create_rate(&channels[..args.clients], &token, filling)
+            .await?
+            .1;
+    }
 
+    if runs(Part::Get) {
+        let length = length.min(Duration::from_secs(5));
+        get_rates(bench, &channels, &token, &numbers, length).await?;
+    }
+
+    if runs(Part::List) {
+        println!(
+            "== incidents: list page of 50 with a filter, {} incidents",
+            args.rows
+        );
+        list_latency(&db, &channels[0], &token, args.rows).await?;
+    }
+
+    if runs(Part::Alerts) {
+        println!(
+            "== incidents: alert intake, batches of 500, 4 clients, 1,000 distinct alerts repeating"
+        );
+        let rate = alert_rate(&channels[..4], &token, length).await?;
+        println!("  {rate:.0} alerts/s   (target: 5,000/s sustained)");
+    }
+
+    let _ = stop.send(());
+    let _ = serving.await;
+    db.close().await;
+    Ok(())
+}
+
+/// Gets by number: p99 at 8 clients, then the rate at 32 beside pgbench's
+/// primary-key SELECT.
+async fn get_rates(
+    bench: &BenchDb,
+    channels: &[Channel],
+    token: &str,
+    numbers: &[String],
+    length: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
     println!("== incidents: get by number");
-    let (p50, p99, rate8) =
-        get_latency(&channels[..8], &token, &numbers, Duration::from_secs(5)).await?;
+    let (p50, p99, rate8) = get_latency(&channels[..8], token, numbers, length).await?;
     println!(
         "  8 clients:    p50 {p50:.2} ms, p99 {p99:.2} ms, {rate8:.0} gets/s   (target: p99 under 2 ms)"
     );
-    let (_, p99_32, rate32) =
-        get_latency(&channels[..32], &token, &numbers, Duration::from_secs(5)).await?;
+    let (_, p99_32, rate32) = get_latency(&channels[..32], token, numbers, length).await?;
     let pk = pgbench(
         bench,
         32,
-        5,
+        length.as_secs(),
         "\\set n random(1, 1000)\nSELECT * FROM incidents WHERE number = 'INC' || lpad(:n::text, 7, '0');\n",
     )?;
     println!(
         "  32 clients:   {rate32:.0} gets/s (p99 {p99_32:.2} ms); pgbench primary-key SELECT {pk:.0}/s; ratio {:.0} %   (target: at least 40 %)",
         100.0 * rate32 / pk
     );
-
-    println!(
-        "== incidents: list page of 50 with a filter, {} incidents",
-        args.rows
-    );
-    list_latency(&db, &channels[0], &token, args.rows).await?;
-
-    println!(
-        "== incidents: alert intake, batches of 500, 4 clients, 1,000 distinct alerts repeating"
-    );
-    let rate = alert_rate(&channels[..4], &token, length).await?;
-    println!("  {rate:.0} alerts/s   (target: 5,000/s sustained)");
-
-    let _ = stop.send(());
-    let _ = serving.await;
-    db.close().await;
     Ok(())
 }
 
