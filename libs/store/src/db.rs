@@ -1,5 +1,6 @@
 //! The connection pool, for PostgreSQL or SQLite, chosen by the URL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use itsm_query::{SqlBuilder, SqlValue};
@@ -7,6 +8,7 @@ use sqlx::any::{AnyArguments, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor};
 
 use crate::error::StoreError;
+use crate::read::{ReadConn, Readers};
 
 /// Which database is behind a [`Db`]. Code outside this crate rarely needs to
 /// know: the few dialect differences are handled here.
@@ -31,6 +33,8 @@ impl Backend {
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
+    /// Connections in all: a quarter of them (at least one) serve
+    /// [`Db::read`], the rest the pool (at least one).
     pub max_connections: u32,
     /// How long a call waits for a free connection before failing UNAVAILABLE.
     pub acquire_timeout: Duration,
@@ -49,6 +53,7 @@ impl Default for DbOptions {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    readers: Arc<Readers>,
     backend: Backend,
 }
 
@@ -80,8 +85,9 @@ impl Db {
             }
             _ => url.to_owned(),
         };
+        let readers = (options.max_connections / 4).max(1);
         let mut pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(options.max_connections.saturating_sub(readers).max(1))
             .acquire_timeout(options.acquire_timeout)
             // sqlx pings a connection before every checkout by default: one
             // more round trip per call. A broken connection fails its first
@@ -114,7 +120,12 @@ impl Db {
             .connect(&url)
             .await
             .map_err(|source| StoreError::Connect { backend, source })?;
-        Ok(Self { pool, backend })
+        let readers = Readers::new(pool.clone(), readers, options.acquire_timeout);
+        Ok(Self {
+            pool,
+            readers,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -124,6 +135,20 @@ impl Db {
     /// The pool, for reads outside a transaction.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A connection for short reads on the hot path (get by key, a page):
+    /// cheaper than [`Db::pool`]'s, which costs a round trip when returned
+    /// (see [`crate::read`]). Call [`ReadConn::done`] when the reads are over.
+    /// Not for transactions.
+    pub async fn read(&self) -> Result<ReadConn, StoreError> {
+        self.readers.get().await
+    }
+
+    /// Read connections: (the most there may be, parked, in use).
+    pub fn read_connections(&self) -> (u32, u32, u32) {
+        let (parked, in_use) = self.readers.counts();
+        (self.readers.capacity(), parked, in_use)
     }
 
     /// Begins a read-write transaction. On SQLite it takes the write lock up
@@ -139,6 +164,7 @@ impl Db {
 
     /// Closes every connection; waits for those in use to be returned.
     pub async fn close(&self) {
+        self.readers.close().await;
         self.pool.close().await;
     }
 }

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod outbox;
 pub mod page;
+pub mod read;
 
 pub use db::{Backend, Db, DbOptions, Tx};
 pub use error::StoreError;

@@ -29,17 +29,19 @@ pub fn describe() {
     );
 }
 
-/// Sets the pool gauges of `practice` from `db`'s pool (no I/O).
+/// Sets the pool gauges of `practice` from `db`'s pool and read connections
+/// (no I/O).
 pub fn sample_pool(practice: &'static str, db: &Db) {
     let pool = db.pool();
     let open = pool.size();
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+    let (read_max, read_parked, read_in_use) = db.read_connections();
     metrics::gauge!(POOL_CONNECTIONS, "practice" => practice, "state" => "idle")
-        .set(f64::from(idle));
+        .set(f64::from(idle + read_parked));
     metrics::gauge!(POOL_CONNECTIONS, "practice" => practice, "state" => "in_use")
-        .set(f64::from(open - idle));
+        .set(f64::from(open - idle + read_in_use));
     metrics::gauge!(POOL_MAX_CONNECTIONS, "practice" => practice)
-        .set(f64::from(pool.options().get_max_connections()));
+        .set(f64::from(pool.options().get_max_connections() + read_max));
 }
 
 /// Sets [`OUTBOX_BACKLOG`] of `practice`: one indexed count, no transaction.

@@ -36,11 +36,20 @@ pub async fn load(
     lock: &'static str,
 ) -> Result<StoredIncident, ApiError> {
     let number = domain::number_from_name(name, field)?;
-    let stored = incidents::select_incident(conn, number, lock)
-        .await?
+    let found = incidents::select_incident(conn, number, lock).await?;
+    visible(call, name, found)
+}
+
+/// `found` (the incident named `name`) if `call`'s caller may see it,
+/// NOT_FOUND otherwise, as [`load`] answers.
+pub fn visible(
+    call: &Call,
+    name: &str,
+    found: Option<StoredIncident>,
+) -> Result<StoredIncident, ApiError> {
+    found
         .filter(|s| rows::may_see_ticket(&call.caller, &s.incident.caller, &s.incident.watchers))
-        .ok_or_else(|| ApiError::not_found(name))?;
-    Ok(stored)
+        .ok_or_else(|| ApiError::not_found(name))
 }
 
 pub use itsm_store::change::Change;

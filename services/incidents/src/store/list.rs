@@ -103,7 +103,8 @@ pub async fn select_page(
                 .push(")");
         }
     })?;
-    let mut conn = db.pool().acquire().await.map_err(StoreError::from)?;
+    // Errors drop the read connection unfinished, which has it checked.
+    let mut conn = db.read().await?;
     let rows = itsm_store::db::query(plan.sql())
         .fetch_all(&mut *conn)
         .await
@@ -116,6 +117,7 @@ pub async fn select_page(
         .collect::<Result<Vec<StoredIncident>, _>>()
         .map_err(StoreError::from)?;
     incidents::load_related(&mut conn, &mut stored).await?;
+    conn.done();
     Ok((
         stored.into_iter().map(|s| s.incident).collect(),
         page.next_page_token,
