@@ -6,6 +6,8 @@
 //! ([`select_group`] with the backend's lock suffix), so concurrent callers
 //! with the same alert queue on one row and exactly one of them opens it.
 
+use std::collections::HashMap;
+
 use itsm_platform::ApiError;
 use itsm_store::list::{ListRequest, ListSpec};
 use itsm_store::page::PageTokens;
@@ -39,6 +41,31 @@ pub async fn select_group(
     };
     let id: i64 = row.try_get("id")?;
     Ok(Some((id, group(&row)?)))
+}
+
+/// The groups of these fingerprints (those that exist), by fingerprint, with
+/// their row ids, locked with `lock` in fingerprint order: transactions that
+/// lock several groups this way wait for each other but never deadlock.
+pub async fn lock_groups(
+    conn: &mut AnyConnection,
+    fingerprints: &[&str],
+    lock: &'static str,
+) -> Result<HashMap<String, (i64, AlertGroup)>, StoreError> {
+    let mut found = HashMap::with_capacity(fingerprints.len());
+    if fingerprints.is_empty() {
+        return Ok(found);
+    }
+    let mut sql = SqlBuilder::new(SELECT);
+    sql.push(" WHERE fingerprint IN ")
+        .push_bind_list(fingerprints.iter().copied())
+        .push(" ORDER BY fingerprint")
+        .push(lock);
+    let rows = itsm_store::db::query(&sql).fetch_all(conn).await?;
+    for row in &rows {
+        let g = group(row)?;
+        found.insert(g.fingerprint.clone(), (row.try_get("id")?, g));
+    }
+    Ok(found)
 }
 
 /// Makes the row of a new group (status 0: no alert applied yet) unless the

@@ -104,10 +104,63 @@ impl IncidentsApi {
             store::insert_group(&mut tx, &AlertGroup::new(fingerprint, now)).await?;
             found = store::select_group(&mut tx, fingerprint, lock).await?;
         }
-        let (id, mut group) = match found {
+        let (id, group) = match found {
             Some((id, group)) => (Some(id), group),
             None => (None, AlertGroup::new(fingerprint, now)),
         };
+        let results = self
+            .apply_locked(&mut tx, call, batch, (id, group), rule, now)
+            .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(results)
+    }
+
+    /// The batches among `batches` whose alerts all repeat their group's
+    /// status (the steady state of a storm), applied in one transaction: one
+    /// statement locks every group of `batches` in fingerprint order (so two
+    /// such transactions never deadlock), and a repeat touches only its group
+    /// row, never an incident. Returns their results and the other batches,
+    /// for [`IncidentsApi::intake`] after this commits.
+    pub(in crate::api) async fn intake_repeats(
+        &self,
+        call: &Call,
+        batches: Vec<Batch>,
+        rule: FlapRule,
+    ) -> Result<(Vec<(usize, pb::AlertResult)>, Vec<Batch>), ApiError> {
+        let now = itsm_store::now_micros();
+        let lock = self.db.backend().lock_suffix();
+        let mut tx = self.db.begin().await?;
+        let fingerprints: Vec<&str> = batches.iter().map(|b| b.fingerprint.as_str()).collect();
+        let mut groups = store::lock_groups(&mut tx, &fingerprints, lock).await?;
+        let (mut results, mut rest) = (Vec::new(), Vec::new());
+        for batch in batches {
+            match groups.remove(&batch.fingerprint) {
+                Some((id, group)) if repeats_only(&group, &batch) => {
+                    let applied = self
+                        .apply_locked(&mut tx, call, &batch, (Some(id), group), rule, now)
+                        .await?;
+                    results.extend(applied);
+                }
+                _ => rest.push(batch),
+            }
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok((results, rest))
+    }
+
+    /// Applies `batch`'s alerts to its group (`id` of its row, locked in
+    /// `tx`; `None` when it has none yet) and writes what changed, without
+    /// committing; each alert's result.
+    async fn apply_locked(
+        &self,
+        tx: &mut Tx,
+        call: &Call,
+        batch: &Batch,
+        (id, mut group): (Option<i64>, AlertGroup),
+        rule: FlapRule,
+        now: i64,
+    ) -> Result<Vec<(usize, pb::AlertResult)>, ApiError> {
+        let lock = self.db.backend().lock_suffix();
         let (start_count, start_version) = (group.occurrence_count, group.version);
         let mut results = Vec::with_capacity(batch.alerts.len());
         for received in &batch.alerts {
@@ -116,16 +169,16 @@ impl IncidentsApi {
             let before = changes.then(|| group.snapshot());
             let observed = group.observe(&received.alert, &received.raw, rule, now);
             let current = if group.needs_incident(observed) && !group.incident.is_empty() {
-                incidents::select_incident(&mut tx, &group.incident, lock).await?
+                incidents::select_incident(tx, &group.incident, lock).await?
             } else {
                 None
             };
             let state = current.as_ref().map(|s| s.incident.state);
             let (step, outcome) = group.plan(observed, state);
             let target = (&mut group, &received.alert);
-            incident::run(self, &mut tx, call, target, step, current, now).await?;
+            incident::run(self, tx, call, target, step, current, now).await?;
             if let Some(before) = &before {
-                self.group_events(&mut tx, call, &mut group, observed, before, now)
+                self.group_events(tx, call, &mut group, observed, before, now)
                     .await?;
             }
             results.push((received.index, result(&group, outcome)));
@@ -142,7 +195,7 @@ impl IncidentsApi {
             .snapshot();
             group.version += 1;
             record(
-                &mut tx,
+                tx,
                 call,
                 &group,
                 ("deduplicate", DEDUPLICATED),
@@ -151,8 +204,7 @@ impl IncidentsApi {
             )
             .await?;
         }
-        store::update_group(&mut tx, id, &group).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        store::update_group(tx, id, &group).await?;
         Ok(results)
     }
 
@@ -211,6 +263,14 @@ async fn record(
     };
     call::record(tx, call, change, now).await?;
     Ok(())
+}
+
+/// Whether every alert of `batch` has `group`'s status: each is then a
+/// repeat, which changes only the group row.
+fn repeats_only(group: &AlertGroup, batch: &Batch) -> bool {
+    group
+        .status
+        .is_some_and(|status| batch.alerts.iter().all(|r| r.alert.status == status))
 }
 
 /// An error as a REJECTED result words it: every bad field, else the message.
