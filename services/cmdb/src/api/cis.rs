@@ -292,8 +292,11 @@ impl CmdbApi {
     pub(crate) async fn cached_ci(&self, uid: &str) -> Result<pb::Ci, ApiError> {
         let key = format!("{}ci:{uid}", self.cache_prefix);
         let bytes = get_or_load(&*self.cache, &key, CACHE_TTL, || async {
-            let mut conn = self.db.pool().acquire().await.map_err(StoreError::from)?;
-            match cis::select_by_uid(&mut conn, uid, "").await? {
+            let mut conn = self.db.read().await?;
+            // A failed statement drops the connection, which then gets sqlx's check.
+            let found = cis::select_by_uid(&mut conn, uid, "").await?;
+            conn.done();
+            match found {
                 Some(stored) => Ok::<_, ApiError>(stored.ci.encode_to_vec()),
                 None => Err(ApiError::not_found(format!("cis/{uid}"))),
             }
