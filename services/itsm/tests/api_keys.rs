@@ -6,36 +6,14 @@
 #[path = "support/process.rs"]
 mod support;
 
-use std::time::Duration;
-
-use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
 use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClient;
 use itsm_proto::itsm::identity::v1::{ApiKey, CreateApiKeyRequest, RevokeApiKeyRequest};
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::incidents::v1::{
     GetIncidentRequest, GetPriorityMatrixRequest, UpdatePriorityMatrixRequest,
 };
-use support::{SECRET, connect, serve, start};
+use support::{admin_token, connect, serve, start};
 use tonic::{Code, Request};
-
-fn admin_token() -> String {
-    let settings = JwtSettings {
-        issuer: "itsm".into(),
-        audience: "itsm".into(),
-        clock_skew: Duration::from_secs(60),
-        roles_claim: "roles".into(),
-        groups_claim: "groups".into(),
-    };
-    let roles = vec!["admin".to_owned()];
-    let request = TokenRequest {
-        subject: "root",
-        name: "Root",
-        roles: &roles,
-        groups: &[],
-        ttl: Duration::from_secs(600),
-    };
-    mint_hs256(SECRET.as_bytes(), &settings, &request).unwrap()
-}
 
 fn as_admin<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);

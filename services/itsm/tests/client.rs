@@ -16,9 +16,8 @@ use itsm_proto::itsm::identity::v1::{CreateGroupRequest, Group};
 use itsm_proto::itsm::sla::v1 as sla;
 use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
 use serde_json::Value;
-use support::{connect, exit_code_within, itsm, output, sigterm, wait_for_line};
+use support::{authorized, connect, exit_code_within, itsm, output, sigterm, wait_for_line};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tonic::Request;
 
 /// A running `itsm dev`: its gRPC server, the gateway in front of it, and the admin token.
 struct Dev {
@@ -112,14 +111,6 @@ impl Terminal {
         );
         stderr
     }
-}
-
-fn authorized<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 /// The numbers of the incidents in a ListIncidents JSON document.

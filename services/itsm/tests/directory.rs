@@ -13,16 +13,8 @@ use itsm_proto::itsm::identity::v1::identity_service_client::IdentityServiceClie
 use itsm_proto::itsm::identity::v1::{CreateGroupRequest, Group};
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::incidents::v1::{AssignIncidentRequest, CreateIncidentRequest, Incident};
-use support::{connect, exit_code_within, sigterm};
-use tonic::{Code, Request};
-
-fn authorized<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
+use support::{authorized, connect, exit_code_within, sigterm};
+use tonic::Code;
 
 #[tokio::test]
 async fn dev_checks_assignees_against_identity_groups() {

@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
 use itsm_proto::itsm::cmdb::v1 as cmdb;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_proto::itsm::identity::v1 as identity;
@@ -32,10 +31,10 @@ use itsm_proto::itsm::incidents::v1 as incidents;
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::sla::v1 as sla;
 use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
-use support::{SECRET, Tail, connect, itsm, keep_reading, serve};
+use support::{SECRET, Tail, admin_token, authorized, connect, itsm, keep_reading, serve};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tonic::{Code, Request};
+use tonic::Code;
 
 /// How long the families may take to appear: the SLA target (2 s), the
 /// timer, relays, consumers and the business gauges' sampling, on a loaded
@@ -44,33 +43,6 @@ const WITHIN: Duration = Duration::from_secs(120);
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn admin_token() -> String {
-    let settings = JwtSettings {
-        issuer: "itsm".into(),
-        audience: "itsm".into(),
-        clock_skew: Duration::from_secs(60),
-        roles_claim: "roles".into(),
-        groups_claim: "groups".into(),
-    };
-    let roles = vec!["admin".to_owned()];
-    let request = TokenRequest {
-        subject: "root",
-        name: "Root",
-        roles: &roles,
-        groups: &[],
-        ttl: Duration::from_secs(600),
-    };
-    mint_hs256(SECRET.as_bytes(), &settings, &request).unwrap()
-}
-
-fn authorized<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
 }
 
 /// The first `host:port` in `line` (a banner line or a JSON log line).

@@ -10,32 +10,12 @@ mod support;
 
 use std::time::Duration;
 
-use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
 use itsm_proto::itsm::cmdb::v1 as cmdb;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_testkit::TestDb;
 use itsm_testkit::otlp::{OtlpReceiver, SpanKind, children};
-use support::{SECRET, connect, exit_code_within, output, serve, sigterm, start};
+use support::{admin_token, connect, exit_code_within, output, serve, sigterm, start};
 use tonic::Request;
-
-fn admin_token() -> String {
-    let settings = JwtSettings {
-        issuer: "itsm".into(),
-        audience: "itsm".into(),
-        clock_skew: Duration::from_secs(60),
-        roles_claim: "roles".into(),
-        groups_claim: "groups".into(),
-    };
-    let roles = vec!["admin".to_owned()];
-    let request = TokenRequest {
-        subject: "root",
-        name: "Root",
-        roles: &roles,
-        groups: &[],
-        ttl: Duration::from_secs(600),
-    };
-    mint_hs256(SECRET.as_bytes(), &settings, &request).unwrap()
-}
 
 #[tokio::test]
 async fn statements_on_postgres_are_spans_under_the_call_that_ran_them() {

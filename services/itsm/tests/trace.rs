@@ -16,7 +16,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
 use itsm_proto::itsm::cmdb::v1 as cmdb;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_proto::itsm::common::v1::{Impact, Urgency};
@@ -29,40 +28,15 @@ use itsm_proto::itsm::sla::v1 as sla;
 use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
 use itsm_testkit::otlp::OtlpReceiver;
 use spans::{Span, SpanKind, Trace};
-use support::{SECRET, Served, connect, exit_code_within, serve, sigterm, start, start_gateway};
+use support::{
+    SECRET, Served, admin_token, authorized, connect, exit_code_within, serve, sigterm, start,
+    start_gateway,
+};
 use tokio::process::Command;
-use tonic::Request;
 
 /// Spans reach the receiver within a second or so; a loaded 2-core CI
 /// machine gets much longer.
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn admin_token() -> String {
-    let settings = JwtSettings {
-        issuer: "itsm".into(),
-        audience: "itsm".into(),
-        clock_skew: Duration::from_secs(60),
-        roles_claim: "roles".into(),
-        groups_claim: "groups".into(),
-    };
-    let roles = vec!["admin".to_owned()];
-    let request = TokenRequest {
-        subject: "root",
-        name: "Root",
-        roles: &roles,
-        groups: &[],
-        ttl: Duration::from_secs(600),
-    };
-    mint_hs256(SECRET.as_bytes(), &settings, &request).unwrap()
-}
-
-fn authorized<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 /// A fresh W3C `traceparent`: (header, trace id, parent span id).
 fn traceparent() -> (String, String, String) {

@@ -12,6 +12,37 @@ use tonic::transport::{Channel, Endpoint};
 /// The HS256 secret `serve` configures.
 pub const SECRET: &str = "a test secret that is long enough!!";
 
+/// A 10-minute admin token (subject `root`) signed with [`SECRET`].
+pub fn admin_token() -> String {
+    use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
+    let settings = JwtSettings {
+        issuer: "itsm".into(),
+        audience: "itsm".into(),
+        clock_skew: Duration::from_secs(60),
+        roles_claim: "roles".into(),
+        groups_claim: "groups".into(),
+    };
+    let roles = vec!["admin".to_owned()];
+    let request = TokenRequest {
+        subject: "root",
+        name: "Root",
+        roles: &roles,
+        groups: &[],
+        ttl: Duration::from_secs(600),
+    };
+    mint_hs256(SECRET.as_bytes(), &settings, &request).expect("a test token signs")
+}
+
+/// `message` with `token` as its bearer credential.
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a token is ASCII"),
+    );
+    request
+}
+
 const ITSM: &str = env!("CARGO_BIN_EXE_itsm");
 
 pub fn itsm() -> Command {
