@@ -86,36 +86,48 @@ impl Outcome {
         self.nodes.values().filter(|n| !n.start)
     }
 
-    /// `reached` as the API shows it, with its path from a start.
-    pub fn impacted_ci(&self, model: &Model, reached: &Reached) -> pb::ImpactedCi {
+    /// The hop `parent` from `from` to `to`, as the API shows it.
+    fn step(model: &Model, parent: &Parent, from: &Reached, to: &Reached) -> pb::ImpactPathStep {
+        let label = model
+            .relationship_type(&parent.type_id)
+            .map(|t| {
+                if parent.forward {
+                    t.forward_label.clone()
+                } else {
+                    t.reverse_label.clone()
+                }
+            })
+            .unwrap_or_default();
+        pb::ImpactPathStep {
+            relationship: format!("relationships/{}", parent.relationship_uid),
+            relationship_type: format!("relationshipTypes/{}", parent.type_id),
+            from_ci: format!("cis/{}", from.ci.uid),
+            to_ci: format!("cis/{}", to.ci.uid),
+            label,
+        }
+    }
+
+    /// `reached` as the API shows it: its last hop (`via`), and with
+    /// `full_path` its whole path from a start.
+    pub fn impacted_ci(&self, model: &Model, reached: &Reached, full_path: bool) -> pb::ImpactedCi {
         let mut path = Vec::new();
         let mut at = reached;
         while let Some(parent) = &at.parent {
             let Some(from) = self.nodes.get(&parent.from) else {
                 break;
             };
-            let label = model
-                .relationship_type(&parent.type_id)
-                .map(|t| {
-                    if parent.forward {
-                        t.forward_label.clone()
-                    } else {
-                        t.reverse_label.clone()
-                    }
-                })
-                .unwrap_or_default();
-            path.push(pb::ImpactPathStep {
-                relationship: format!("relationships/{}", parent.relationship_uid),
-                relationship_type: format!("relationshipTypes/{}", parent.type_id),
-                from_ci: format!("cis/{}", from.ci.uid),
-                to_ci: format!("cis/{}", at.ci.uid),
-                label,
-            });
-            if path.len() > reached.depth {
+            path.push(Self::step(model, parent, from, at));
+            if !full_path || path.len() > reached.depth {
                 break; // parents are set once and point back in time; never loops
             }
             at = from;
         }
+        // Built last hop first: the first is `via`.
+        let via = if full_path {
+            path.first().cloned()
+        } else {
+            path.pop()
+        };
         path.reverse();
         let group = reached.members_up.is_some();
         pb::ImpactedCi {
@@ -127,6 +139,7 @@ impl Outcome {
             level: reached.level as i32,
             depth: i32::try_from(reached.depth).unwrap_or(i32::MAX),
             path,
+            via,
             members_up: reached
                 .members_up
                 .and_then(|m| i32::try_from(m).ok())

@@ -1,7 +1,7 @@
 //! `AnalyzeImpact`: check the request, answer from the impact cache or walk
 //! the graph (see `crate::impact`), filter, order and bound the result.
 //!
-//! Results are cached under `{prefix}impact:{generation}:{sha256 of the
+//! Results are cached under `{prefix}impact:v2:{generation}:{sha256 of the
 //! request with its defaults applied}`. The generation is a random token
 //! kept in the cache itself; every change that can change a result deletes
 //! it after commit ([`CmdbApi::impact_changed`]), so the next reader starts a
@@ -77,7 +77,8 @@ impl CmdbApi {
         let generation = self.impact_generation().await;
         let digest = Sha256::digest(request.encode_to_vec());
         let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("{}impact:{generation}:{hash}", self.cache_prefix);
+        // v2: paths only for services, `via` for every CI.
+        let key = format!("{}impact:v2:{generation}:{hash}", self.cache_prefix);
         if let Some(bytes) = self.cache.get(&key).await
             && let Ok(cached) = pb::ImpactAnalysis::decode(bytes.as_slice())
         {
@@ -152,7 +153,10 @@ impl CmdbApi {
         let analysis = pb::ImpactAnalysis {
             impacted_cis: matched
                 .iter()
-                .map(|r| outcome.impacted_ci(&model, r))
+                .map(|r| {
+                    let service = model.is_a(&r.ci.ci_class, model::BUSINESS_SERVICE);
+                    outcome.impacted_ci(&model, r, service)
+                })
                 .collect(),
             impacted_services,
             truncated,

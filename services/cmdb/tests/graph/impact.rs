@@ -108,6 +108,30 @@ async fn downstream_from_a_switch_reaches_the_business_service_with_its_path(db:
             .iter()
             .all(|p| p.relationship.starts_with("relationships/"))
     );
+
+    // Only services carry their whole path; every CI carries its last hop,
+    // and following those back from the service gives the service's path.
+    for ci in &result.impacted_cis[..2] {
+        assert!(ci.path.is_empty(), "{} carries a path", ci.display_name);
+    }
+    assert_eq!(service.via.as_ref(), service.path.last());
+    let by_name: std::collections::HashMap<&str, &pb::ImpactedCi> = result
+        .impacted_cis
+        .iter()
+        .map(|ci| (ci.ci.as_str(), ci))
+        .collect();
+    let mut followed = Vec::new();
+    let mut at = service;
+    while let Some(via) = &at.via {
+        followed.push(via.clone());
+        match by_name.get(via.from_ci.as_str()) {
+            Some(previous) => at = previous,
+            None => break, // the analysed CI itself
+        }
+    }
+    followed.reverse();
+    assert_eq!(followed, service.path);
+    assert_eq!(followed[0].from_ci, s.switch);
 }
 
 async fn upstream_from_an_app_lists_what_it_needs(db: TestDb) {
@@ -122,7 +146,14 @@ async fn upstream_from_an_app_lists_what_it_needs(db: TestDb) {
             (s.switch.clone(), Required, 2)
         ]
     );
-    assert_eq!(result.impacted_cis[0].path[0].label, "runs on");
+    let server = &result.impacted_cis[0];
+    assert!(server.path.is_empty(), "a server is no service: no path");
+    let via = server.via.as_ref().expect("the server's last hop");
+    assert_eq!(via.label, "runs on");
+    assert_eq!(
+        (via.from_ci.as_str(), via.to_ci.as_str()),
+        (s.app.as_str(), s.server.as_str())
+    );
     assert!(result.impacted_services.is_empty());
 }
 

@@ -201,8 +201,8 @@ async fn impact(
             ));
         }
         let via = reached
-            .path
-            .last()
+            .via
+            .as_ref()
             .map(|step| step.label.clone())
             .unwrap_or_default();
         table.row(vec![
