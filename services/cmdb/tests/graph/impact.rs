@@ -4,6 +4,7 @@ use itsm_proto::itsm::cmdb::v1 as pb;
 use itsm_testkit::{TestDb, backend_tests};
 use pb::ImpactDirection::{Downstream, Upstream};
 use pb::ImpactLevel::{Degraded, Impacted, Redundant, Required};
+use prost::Message;
 use tonic::Code;
 
 use super::{add, add_ci, analysis, analyze, reached, try_analyze, try_relate};
@@ -12,6 +13,7 @@ use crate::support::{Harness, bad_fields, start};
 backend_tests!(
     downstream_from_a_switch_reaches_the_business_service_with_its_path,
     upstream_from_an_app_lists_what_it_needs,
+    only_services_carry_paths_and_every_ci_its_last_hop,
     a_cycle_terminates,
     the_depth_bound_stops_the_walk_and_says_so,
     a_type_filter_walks_only_those_types,
@@ -132,6 +134,86 @@ async fn downstream_from_a_switch_reaches_the_business_service_with_its_path(db:
     followed.reverse();
     assert_eq!(followed, service.path);
     assert_eq!(followed[0].from_ci, s.switch);
+}
+
+/// The path of `ci` followed back through `via`, first hop first.
+fn followed_back(analysis: &pb::ImpactAnalysis, ci: &pb::ImpactedCi) -> Vec<pb::ImpactPathStep> {
+    let by_name: std::collections::HashMap<&str, &pb::ImpactedCi> = analysis
+        .impacted_cis
+        .iter()
+        .map(|c| (c.ci.as_str(), c))
+        .collect();
+    let mut followed = Vec::new();
+    let mut at = ci;
+    while let Some(via) = &at.via {
+        followed.push(via.clone());
+        match by_name.get(via.from_ci.as_str()) {
+            Some(previous) => at = previous,
+            None => break, // an analysed CI
+        }
+    }
+    followed.reverse();
+    followed
+}
+
+/// switch <- 4 servers <- 3 apps each <- 3 more apps chained by depends_on
+/// <- one service per chain: 64 CIs down to depth 6.
+async fn only_services_carry_paths_and_every_ci_its_last_hop(db: TestDb) {
+    let mut h = start(&db).await;
+    let switch = add(&mut h, "network_device", "core-sw-1").await;
+    for s in 0..4 {
+        let server = add(&mut h, "linux_server", &format!("srv-{s}")).await;
+        try_relate(&mut h, &server, "connects_to", &switch)
+            .await
+            .unwrap();
+        for a in 0..3 {
+            let mut below = add(&mut h, "application", &format!("app-{s}-{a}-0")).await;
+            try_relate(&mut h, &below, "runs_on", &server)
+                .await
+                .unwrap();
+            for c in 1..4 {
+                let app = add(&mut h, "application", &format!("app-{s}-{a}-{c}")).await;
+                try_relate(&mut h, &app, "depends_on", &below)
+                    .await
+                    .unwrap();
+                below = app;
+            }
+            let service = add(&mut h, "business_service", &format!("svc-{s}-{a}")).await;
+            try_relate(&mut h, &service, "depends_on", &below)
+                .await
+                .unwrap();
+        }
+    }
+    let result = analyze(&mut h, analysis(&[&switch], Downstream)).await;
+    assert_eq!(result.impacted_cis.len(), 64);
+    assert_eq!(result.impacted_services.len(), 12);
+    for ci in &result.impacted_cis {
+        let via = ci.via.as_ref().expect("every listed CI has its last hop");
+        assert_eq!(via.to_ci, ci.ci);
+        let followed = followed_back(&result, ci);
+        assert_eq!(followed.len(), usize::try_from(ci.depth).unwrap());
+        assert_eq!(followed[0].from_ci, switch);
+        if ci.ci_class == "classes/business_service" {
+            assert_eq!(ci.depth, 6);
+            assert!(result.impacted_services.contains(&ci.ci));
+            assert_eq!(ci.path, followed, "{}", ci.display_name);
+        } else {
+            assert!(ci.path.is_empty(), "{} carries a path", ci.display_name);
+        }
+    }
+
+    // The size of the answer against one giving every CI its whole path.
+    let mut every_path = result.clone();
+    for i in 0..every_path.impacted_cis.len() {
+        let path = followed_back(&result, &result.impacted_cis[i]);
+        every_path.impacted_cis[i].path = path;
+        every_path.impacted_cis[i].via = None;
+    }
+    let (now, before) = (result.encoded_len(), every_path.encoded_len());
+    eprintln!("64 CIs down to depth 6: {now} bytes encoded; with every CI's path {before}");
+    // Here 12 of 64 CIs are services with whole paths; in a walk to thousands
+    // of CIs the services are few and the saving near the paths' whole size.
+    assert!(now < before, "{now} against {before}");
 }
 
 async fn upstream_from_an_app_lists_what_it_needs(db: TestDb) {
