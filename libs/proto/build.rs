@@ -6,15 +6,23 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let root = root.canonicalize()?;
-    println!("cargo:rerun-if-changed={}", root.display());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("../../proto").canonicalize()?;
 
     let mut files = Vec::new();
     collect_protos(&root, &mut files)?;
     files.sort();
+    // Relative to this package, which cargo resolves against the checkout being
+    // built: with a build directory shared between checkouts (CI clones and a
+    // working tree), absolute paths would have cargo watch the checkout that
+    // ran this script last and miss edits in another.
+    println!("cargo:rerun-if-changed=../../proto");
     for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
+        let relative = file
+            .strip_prefix(&root)
+            .map(|rest| Path::new("../../proto").join(rest))
+            .unwrap_or_else(|_| file.clone());
+        println!("cargo:rerun-if-changed={}", relative.display());
     }
 
     let mut compiler = protox::Compiler::new([&root])?;
