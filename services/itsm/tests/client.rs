@@ -665,6 +665,14 @@ async fn an_agent_looks_up_a_ci_and_what_its_failure_impacts() {
         .await;
     assert_eq!(upstream["impactedCis"][0]["ci"], switch.as_str());
     assert_eq!(upstream["impactedCis"][0]["level"], "IMPACT_LEVEL_REQUIRED");
+    // The switch is no service: its last hop, no whole path.
+    assert_eq!(upstream["impactedCis"][0]["via"]["toCi"], switch.as_str());
+    assert!(
+        upstream["impactedCis"][0]["path"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{upstream}"
+    );
 
     let stderr = ana.fails(1, &["ci", "show", "core-sw-99"]).await;
     assert!(
