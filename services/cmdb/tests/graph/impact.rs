@@ -117,21 +117,7 @@ async fn downstream_from_a_switch_reaches_the_business_service_with_its_path(db:
         assert!(ci.path.is_empty(), "{} carries a path", ci.display_name);
     }
     assert_eq!(service.via.as_ref(), service.path.last());
-    let by_name: std::collections::HashMap<&str, &pb::ImpactedCi> = result
-        .impacted_cis
-        .iter()
-        .map(|ci| (ci.ci.as_str(), ci))
-        .collect();
-    let mut followed = Vec::new();
-    let mut at = service;
-    while let Some(via) = &at.via {
-        followed.push(via.clone());
-        match by_name.get(via.from_ci.as_str()) {
-            Some(previous) => at = previous,
-            None => break, // the analysed CI itself
-        }
-    }
-    followed.reverse();
+    let followed = followed_back(&result, service);
     assert_eq!(followed, service.path);
     assert_eq!(followed[0].from_ci, s.switch);
 }
