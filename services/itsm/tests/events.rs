@@ -8,31 +8,11 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use itsm_auth::jwt::{JwtSettings, TokenRequest, mint_hs256};
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::incidents::v1::{CreateIncidentRequest, Incident};
 use sqlx::Connection;
-use support::{SECRET, connect, serve, start, start_dev};
+use support::{admin_token, connect, serve, start, start_dev};
 use tonic::Request;
-
-fn token(secret: &str) -> String {
-    let settings = JwtSettings {
-        issuer: "itsm".into(),
-        audience: "itsm".into(),
-        clock_skew: Duration::from_secs(60),
-        roles_claim: "roles".into(),
-        groups_claim: "groups".into(),
-    };
-    let roles = vec!["admin".to_owned()];
-    let request = TokenRequest {
-        subject: "root",
-        name: "Root",
-        roles: &roles,
-        groups: &[],
-        ttl: Duration::from_secs(600),
-    };
-    mint_hs256(secret.as_bytes(), &settings, &request).unwrap()
-}
 
 async fn open_incident(addr: &str, bearer: &str) {
     let mut client = IncidentServiceClient::new(connect(addr).await);
@@ -91,7 +71,7 @@ async fn serve_relays_committed_events_to_redis_streams() {
         .env("ITSM_DATABASE_URL", format!("sqlite://{}", file.display()))
         .env("ITSM_REDIS_URL", itsm_testkit::redis_url());
     let mut served = start(command).await;
-    open_incident(&served.addr, &token(SECRET)).await;
+    open_incident(&served.addr, &admin_token()).await;
     assert!(wait_all_sent(&file).await >= 1);
     served.child.kill().await.unwrap();
 }

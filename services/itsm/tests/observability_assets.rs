@@ -31,7 +31,9 @@ use itsm_proto::itsm::incidents::v1 as incidents;
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
 use itsm_proto::itsm::sla::v1 as sla;
 use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
-use support::{SECRET, Tail, admin_token, authorized, connect, itsm, keep_reading, serve};
+use support::{
+    SECRET, Tail, admin_token, authorized, ci_routed_to_dba, connect, itsm, keep_reading, serve,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::Code;
@@ -288,40 +290,14 @@ async fn drive_dev(gateway: &str, token: &str) {
 /// incidents to their CI's support group, and an incident on that CI, so
 /// the incidents service asks the CMDB over gRPC.
 async fn drive_served(cmdb_addr: &str, incidents_addr: &str, token: &str) {
-    let ci = CmdbServiceClient::new(connect(cmdb_addr).await)
-        .create_ci(authorized(
-            cmdb::CreateCiRequest {
-                ci: Some(cmdb::Ci {
-                    ci_class: "classes/database".into(),
-                    display_name: "billing-db".into(),
-                    support_group: "dba".into(),
-                    ..cmdb::Ci::default()
-                }),
-                request_id: String::new(),
-                validate_only: false,
-            },
-            token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let ci = ci_routed_to_dba(
+        connect(cmdb_addr).await,
+        connect(incidents_addr).await,
+        "billing-db",
+        token,
+    )
+    .await;
     let mut client = IncidentServiceClient::new(connect(incidents_addr).await);
-    client
-        .create_assignment_rule(authorized(
-            incidents::CreateAssignmentRuleRequest {
-                rule: Some(incidents::AssignmentRule {
-                    order: 1,
-                    use_ci_support_group: true,
-                    strategy: incidents::AssignmentStrategy::GroupOnly as i32,
-                    enabled: true,
-                    ..incidents::AssignmentRule::default()
-                }),
-                request_id: String::new(),
-            },
-            token,
-        ))
-        .await
-        .unwrap();
     let created = client
         .create_incident(authorized(
             incidents::CreateIncidentRequest {
@@ -330,7 +306,7 @@ async fn drive_served(cmdb_addr: &str, incidents_addr: &str, token: &str) {
                     caller: "ada".into(),
                     impact: 2,
                     urgency: 2,
-                    configuration_item: ci.name.clone(),
+                    configuration_item: ci,
                     ..incidents::Incident::default()
                 }),
                 request_id: String::new(),

@@ -20,17 +20,14 @@ use itsm_proto::itsm::cmdb::v1 as cmdb;
 use itsm_proto::itsm::cmdb::v1::cmdb_service_client::CmdbServiceClient;
 use itsm_proto::itsm::common::v1::{Impact, Urgency};
 use itsm_proto::itsm::incidents::v1::incident_service_client::IncidentServiceClient;
-use itsm_proto::itsm::incidents::v1::{
-    AssignmentRule, AssignmentStrategy, CreateAssignmentRuleRequest, CreateIncidentRequest,
-    Incident,
-};
+use itsm_proto::itsm::incidents::v1::{CreateIncidentRequest, Incident};
 use itsm_proto::itsm::sla::v1 as sla;
 use itsm_proto::itsm::sla::v1::sla_service_client::SlaServiceClient;
 use itsm_testkit::otlp::OtlpReceiver;
 use spans::{Span, SpanKind, Trace};
 use support::{
-    SECRET, Served, admin_token, authorized, connect, exit_code_within, serve, sigterm, start,
-    start_gateway,
+    SECRET, Served, admin_token, authorized, ci_routed_to_dba, connect, exit_code_within, serve,
+    sigterm, start, start_gateway,
 };
 use tokio::process::Command;
 
@@ -143,39 +140,7 @@ impl Platform {
 /// group (so creating one asks the CMDB), and an SLA every incident gets.
 async fn configure(gateway: &str, token: &str) -> String {
     let channel = connect(gateway).await;
-    let ci = CmdbServiceClient::new(channel.clone())
-        .create_ci(authorized(
-            cmdb::CreateCiRequest {
-                ci: Some(cmdb::Ci {
-                    ci_class: "classes/database".into(),
-                    display_name: "orders-db".into(),
-                    support_group: "dba".into(),
-                    ..cmdb::Ci::default()
-                }),
-                request_id: String::new(),
-                validate_only: false,
-            },
-            token,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    IncidentServiceClient::new(channel.clone())
-        .create_assignment_rule(authorized(
-            CreateAssignmentRuleRequest {
-                rule: Some(AssignmentRule {
-                    order: 1,
-                    use_ci_support_group: true,
-                    strategy: AssignmentStrategy::GroupOnly as i32,
-                    enabled: true,
-                    ..AssignmentRule::default()
-                }),
-                request_id: String::new(),
-            },
-            token,
-        ))
-        .await
-        .unwrap();
+    let ci = ci_routed_to_dba(channel.clone(), channel.clone(), "orders-db", token).await;
     SlaServiceClient::new(channel)
         .create_sla_definition(authorized(
             sla::CreateSlaDefinitionRequest {
@@ -199,7 +164,7 @@ async fn configure(gateway: &str, token: &str) -> String {
         ))
         .await
         .unwrap();
-    ci.name
+    ci
 }
 
 fn is(span: &Span, service: &str, kind: SpanKind) -> bool {

@@ -33,6 +33,54 @@ pub fn admin_token() -> String {
     mint_hs256(SECRET.as_bytes(), &settings, &request).expect("a test token signs")
 }
 
+/// A database CI supported by `dba` in the CMDB behind `cmdb`, and a rule of
+/// the incidents service behind `incidents` routing incidents to their CI's
+/// support group, so that creating an incident on the CI asks the CMDB.
+/// Returns the CI's name.
+pub async fn ci_routed_to_dba(
+    cmdb: Channel,
+    incidents: Channel,
+    display_name: &str,
+    token: &str,
+) -> String {
+    use itsm_proto::itsm::cmdb::v1 as cmdb_pb;
+    use itsm_proto::itsm::incidents::v1 as incidents_pb;
+    let ci = cmdb_pb::cmdb_service_client::CmdbServiceClient::new(cmdb)
+        .create_ci(authorized(
+            cmdb_pb::CreateCiRequest {
+                ci: Some(cmdb_pb::Ci {
+                    ci_class: "classes/database".into(),
+                    display_name: display_name.into(),
+                    support_group: "dba".into(),
+                    ..cmdb_pb::Ci::default()
+                }),
+                request_id: String::new(),
+                validate_only: false,
+            },
+            token,
+        ))
+        .await
+        .expect("the CI is created")
+        .into_inner();
+    incidents_pb::incident_service_client::IncidentServiceClient::new(incidents)
+        .create_assignment_rule(authorized(
+            incidents_pb::CreateAssignmentRuleRequest {
+                rule: Some(incidents_pb::AssignmentRule {
+                    order: 1,
+                    use_ci_support_group: true,
+                    strategy: incidents_pb::AssignmentStrategy::GroupOnly as i32,
+                    enabled: true,
+                    ..incidents_pb::AssignmentRule::default()
+                }),
+                request_id: String::new(),
+            },
+            token,
+        ))
+        .await
+        .expect("the assignment rule is created");
+    ci.name
+}
+
 /// `message` with `token` as its bearer credential.
 pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
