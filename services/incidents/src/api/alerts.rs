@@ -106,10 +106,9 @@ impl IncidentsApi {
         };
         // Repeats first, REPEATS_PER_TRANSACTION fingerprints to a transaction;
         // then the rest (new groups, status changes), a transaction each.
-        // Workers take work off one queue; the lock is never held across an
-        // await, and a failed fingerprint stops the call (its transaction
-        // rolled back; those committed before stay, and a retry of the whole
-        // call only counts their repeats again).
+        // A failed fingerprint stops the call (its transaction rolled back;
+        // those committed before stay, and a retry of the whole call only
+        // counts their repeats again).
         let mut chunks = Vec::new();
         let mut batches = batches.into_iter().peekable();
         while batches.peek().is_some() {
@@ -120,46 +119,30 @@ impl IncidentsApi {
                     .collect::<Vec<_>>(),
             );
         }
-        let (queue, done, rest) = (
-            Mutex::new(chunks.into_iter()),
-            Mutex::new(Vec::new()),
-            Mutex::new(Vec::new()),
-        );
-        let (queue_ref, done_ref, rest_ref) = (&queue, &done, &rest);
-        let repeats_worker = || async move {
-            loop {
-                let next = queue_ref.lock().ok().and_then(|mut q| q.next());
-                let Some(chunk) = next else {
-                    return Ok::<(), ApiError>(());
-                };
-                let (outcomes, others) = self.intake_repeats(call, chunk, rule).await?;
-                if let Ok(mut done) = done_ref.lock() {
-                    done.extend(outcomes);
-                }
-                if let Ok(mut rest) = rest_ref.lock() {
-                    rest.extend(others);
-                }
+        let (done, rest) = (Mutex::new(Vec::new()), Mutex::new(Vec::new()));
+        let (done_ref, rest_ref) = (&done, &rest);
+        in_workers(chunks, |chunk| async move {
+            let (outcomes, others) = self.intake_repeats(call, chunk, rule).await?;
+            if let Ok(mut done) = done_ref.lock() {
+                done.extend(outcomes);
             }
-        };
-        futures_util::future::try_join_all((0..INTAKE_WORKERS).map(|_| repeats_worker())).await?;
+            if let Ok(mut rest) = rest_ref.lock() {
+                rest.extend(others);
+            }
+            Ok(())
+        })
+        .await?;
         let rest = rest
             .into_inner()
             .map_err(|_| ApiError::internal("an intake worker panicked"))?;
-        let queue = Mutex::new(rest.into_iter());
-        let queue_ref = &queue;
-        let worker = || async move {
-            loop {
-                let next = queue_ref.lock().ok().and_then(|mut q| q.next());
-                let Some(batch) = next else {
-                    return Ok::<(), ApiError>(());
-                };
-                let outcomes = self.intake(call, &batch, rule).await?;
-                if let Ok(mut done) = done_ref.lock() {
-                    done.extend(outcomes);
-                }
+        in_workers(rest, |batch| async move {
+            let outcomes = self.intake(call, &batch, rule).await?;
+            if let Ok(mut done) = done_ref.lock() {
+                done.extend(outcomes);
             }
-        };
-        futures_util::future::try_join_all((0..INTAKE_WORKERS).map(|_| worker())).await?;
+            Ok(())
+        })
+        .await?;
         let done = done
             .into_inner()
             .map_err(|_| ApiError::internal("an intake worker panicked"))?;
@@ -213,6 +196,29 @@ impl IncidentsApi {
             next_page_token,
         })
     }
+}
+
+/// Runs `work` on every item, [`INTAKE_WORKERS`] at a time, taking items off
+/// one queue (its lock never held across an await); the first error stops
+/// the workers and is returned.
+async fn in_workers<T, F, Fut>(items: Vec<T>, work: F) -> Result<(), ApiError>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let queue = Mutex::new(items.into_iter());
+    let (queue, work) = (&queue, &work);
+    let worker = || async move {
+        loop {
+            let next = queue.lock().ok().and_then(|mut q| q.next());
+            let Some(item) = next else {
+                return Ok::<(), ApiError>(());
+            };
+            work(item).await?;
+        }
+    };
+    futures_util::future::try_join_all((0..INTAKE_WORKERS).map(|_| worker())).await?;
+    Ok(())
 }
 
 /// The fields of a sent alert, before any check.
