@@ -34,9 +34,11 @@ async fn connect(db: &TestDb, acquire_timeout: Duration) -> Db {
     .unwrap()
 }
 
-/// Waits until `db` has `parked` read connections parked and none in use.
+/// Waits until `db` has `parked` read connections parked and none in use:
+/// a dropped connection is parked once its check answers, which waits for
+/// the cancelled statement (2 s) and may take longer on a loaded machine.
 async fn settled(db: &Db, parked: u32) {
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let (_, now_parked, in_use) = db.read_connections();
         if now_parked == parked && in_use == 0 {
             return;
