@@ -96,6 +96,10 @@ async fn a_read_connection_dropped_mid_use_is_checked_before_reuse(db: TestDb) {
     let cancelled = tokio::time::timeout(Duration::from_millis(100), conn.execute(slow)).await;
     assert!(cancelled.is_err(), "the statement finished within 100 ms");
     drop(conn);
+    // Not parked as it is: held (in use) until its check answers, which is
+    // after the cancelled statement ends.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.read_connections(), (2, 0, 1), "parked unchecked");
     settled(&store, 1).await;
 
     // What it hands out next answers its own statement, not the cancelled one's.
